@@ -1,0 +1,60 @@
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.api.deps import EngineDep, ResumeDep, SettingsDep
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+class Liveness(BaseModel):
+    status: str = "ok"
+
+
+class Component(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: str
+    components: dict[str, Component]
+
+
+@router.get("", summary="Liveness: the process is up", response_model=Liveness)
+async def liveness() -> Liveness:
+    return Liveness()
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: database answers, resume loaded, model configured",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A component is not ready"}},
+)
+async def readiness(engine: EngineDep, resume: ResumeDep, settings: SettingsDep) -> JSONResponse:
+    components = {
+        "database": await _database(engine),
+        "resume": Component(ok=True, detail=f"{resume.owner_name} ({resume.format})"),
+        "llm": Component(
+            ok=settings.llm_configured,
+            detail=settings.llm_model
+            if settings.llm_configured
+            else "OPENROUTER_API_KEY is not set",
+        ),
+    }
+    ready = all(component.ok for component in components.values())
+    body = Readiness(status="ready" if ready else "not_ready", components=components)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+async def _database(engine: EngineDep) -> Component:
+    try:
+        async with asyncio.timeout(2), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "not ready"; the detail says which
+        return Component(ok=False, detail=f"{type(exc).__name__}: {exc}"[:200])
+    return Component(ok=True, detail=engine.dialect.name)

@@ -1,0 +1,72 @@
+"""Domain errors with stable codes, shared by HTTP and WebSocket edges.
+
+Services raise these; only `app.api` turns them into HTTP responses or WS events.
+"""
+
+from typing import ClassVar
+
+
+class AppError(Exception):
+    """Base of every error a client or operator may see; `message` is a human sentence."""
+
+    code: ClassVar[str] = "internal_error"
+    status_code: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Something went wrong on our side. Please try again."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class StartupError(AppError):
+    """The service cannot start: bad settings, unreadable resume, unreachable database."""
+
+    code = "startup_error"
+    default_message = "The service could not start."
+
+
+class ResumeError(StartupError):
+    code = "resume_invalid"
+    default_message = "The resume file could not be loaded."
+
+
+class InvalidMessageError(AppError):
+    code = "invalid_message"
+    status_code = 422
+    default_message = "That message could not be understood."
+
+
+class MessageTooLongError(AppError):
+    code = "message_too_long"
+    status_code = 413
+    default_message = "That message is too long."
+
+
+class BusyError(AppError):
+    code = "busy"
+    status_code = 409
+    default_message = "An answer is still being written. Wait for it or cancel it first."
+
+
+class SessionNotFoundError(AppError):
+    code = "session_not_found"
+    status_code = 404
+    default_message = "That conversation was not found; a new one was started."
+
+
+class LLMUnavailableError(AppError):
+    code = "llm_unavailable"
+    status_code = 503
+    default_message = "The assistant is unavailable right now. Please try again shortly."
+
+
+class LLMTimeoutError(AppError):
+    code = "llm_timeout"
+    status_code = 504
+    default_message = "The assistant took too long to answer. Please try again."
+
+
+class StorageUnavailableError(AppError):
+    code = "storage_unavailable"
+    status_code = 503
+    default_message = "The conversation store is unavailable right now. Please try again shortly."

@@ -1,0 +1,269 @@
+"""Streaming chat completions from OpenRouter or any OpenAI-compatible API.
+
+`stream_chat` yields text deltas, then one `Completion`. Retries (tenacity) happen only
+while opening the stream, so a retry can never repeat text the visitor already saw.
+Every failure leaves as `LLMUnavailableError` or `LLMTimeoutError`.
+"""
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, SSEError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from app.core.config import Settings
+from app.core.errors import LLMTimeoutError, LLMUnavailableError
+from app.core.logger import get_logger
+
+logger = get_logger(__name__)
+
+ChatMessage = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    finish_reason: str
+    usage: TokenUsage | None
+    model: str | None
+
+
+StreamItem = str | Completion
+
+
+class UpstreamStatusError(Exception):
+    """A non-200 answer while opening the stream; retried when 429 or 5xx."""
+
+    def __init__(self, status: int, retry_after: float | None, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+def create_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one pooled client the app shares for every stream."""
+    timeout = httpx.Timeout(
+        connect=settings.llm_connect_timeout,
+        read=settings.llm_chunk_timeout,
+        write=settings.llm_connect_timeout,
+        pool=settings.llm_connect_timeout,
+    )
+    limits = httpx.Limits(
+        max_connections=settings.llm_max_connections,
+        max_keepalive_connections=settings.llm_max_connections,
+    )
+    return httpx.AsyncClient(timeout=timeout, limits=limits)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class LLMClient:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+        self._http = http
+        self._settings = settings
+        self._url = f"{settings.openrouter_base_url}/chat/completions"
+        self._headers = {
+            "Accept": "text/event-stream",
+            "HTTP-Referer": settings.app_url,
+            "X-Title": settings.app_title,
+        }
+        self._backoff = wait_exponential_jitter(
+            multiplier=0.5, max=settings.llm_retry_max_wait, jitter=0.5
+        )
+        if settings.openrouter_api_key is not None:
+            key = settings.openrouter_api_key.get_secret_value()
+            self._headers["Authorization"] = f"Bearer {key}"
+
+    @property
+    def model(self) -> str:
+        return self._settings.llm_model
+
+    async def stream_chat(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[StreamItem]:
+        if not self._settings.llm_configured:
+            raise LLMUnavailableError(
+                "The assistant is not configured yet: the owner has to set OPENROUTER_API_KEY."
+            )
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self._settings.llm_total_timeout
+        first_token_deadline = min(end, loop.time() + self._settings.llm_first_token_timeout)
+        try:
+            async with asyncio.timeout_at(first_token_deadline):
+                response = await self._open_stream(self._payload(messages))
+        except TimeoutError as exc:
+            raise LLMTimeoutError() from exc
+        try:
+            async for item in self._read_stream(response, first_token_deadline, end):
+                yield item
+        finally:
+            await response.aclose()
+
+    def _payload(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
+        return {
+            "model": self._settings.llm_model,
+            "messages": list(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": self._settings.llm_temperature,
+            "max_tokens": self._settings.llm_max_tokens,
+        }
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Honour the provider's Retry-After; otherwise capped exponential backoff."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, UpstreamStatusError) and error.retry_after is not None:
+            return error.retry_after
+        return self._backoff(state)
+
+    def _retryable(self, error: BaseException) -> bool:
+        if isinstance(error, UpstreamStatusError):
+            waits_too_long = (error.retry_after or 0) > self._settings.llm_retry_max_wait
+            return (error.status == 429 or error.status >= 500) and not waits_too_long
+        return isinstance(error, httpx.TransportError)
+
+    async def _open_stream(self, payload: dict[str, Any]) -> httpx.Response:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(self._retryable),
+            stop=stop_after_attempt(self._settings.llm_max_retries + 1),
+            wait=self._wait,
+            reraise=True,
+            before_sleep=_log_retry,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._send(payload)
+        except UpstreamStatusError as exc:
+            raise _status_error(exc) from exc
+        except httpx.TimeoutException as exc:
+            raise LLMTimeoutError() from exc
+        except httpx.TransportError as exc:
+            raise LLMUnavailableError(
+                "The assistant's model provider cannot be reached right now. Please try again."
+            ) from exc
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _send(self, payload: dict[str, Any]) -> httpx.Response:
+        request = self._http.build_request("POST", self._url, json=payload, headers=self._headers)
+        response = await self._http.send(request, stream=True)
+        if response.status_code == 200:
+            return response
+        try:
+            body = (await response.aread()).decode("utf-8", "replace")
+        finally:
+            await response.aclose()
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        raise UpstreamStatusError(response.status_code, retry_after, _error_detail(body))
+
+    async def _read_stream(
+        self, response: httpx.Response, deadline: float, end: float
+    ) -> AsyncIterator[StreamItem]:
+        loop = asyncio.get_running_loop()
+        events = EventSource(response).aiter_sse()
+        finish_reason: str | None = None
+        usage: TokenUsage | None = None
+        model: str | None = None
+        try:
+            while True:
+                async with asyncio.timeout_at(deadline):
+                    event = await anext(events, None)
+                if event is None or event.data == "[DONE]":
+                    break
+                chunk = _decode_chunk(event.data)
+                model = chunk.get("model") or model
+                usage = _usage(chunk) or usage
+                for choice in chunk.get("choices") or ():
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        deadline = min(end, loop.time() + self._settings.llm_chunk_timeout)
+                        yield text
+        except TimeoutError as exc:
+            raise LLMTimeoutError() from exc
+        except (httpx.TransportError, SSEError) as exc:
+            raise LLMUnavailableError(
+                "The connection to the model provider broke while answering."
+            ) from exc
+        finally:
+            await events.aclose()
+        if finish_reason is None and event is None:
+            raise LLMUnavailableError("The model provider ended the answer unexpectedly.")
+        yield Completion(finish_reason or "stop", usage, model)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    logger.warning("model provider attempt %d failed: %r", state.attempt_number, error)
+
+
+def _decode_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except ValueError as exc:
+        raise LLMUnavailableError("The model provider sent a malformed response.") from exc
+    if not isinstance(chunk, dict):
+        raise LLMUnavailableError("The model provider sent a malformed response.")
+    if error := chunk.get("error"):
+        detail = error.get("message", error) if isinstance(error, dict) else error
+        logger.warning("model provider reported an error mid-stream: %s", detail)
+        raise LLMUnavailableError("The model provider reported an error while answering.")
+    return chunk
+
+
+def _usage(chunk: dict[str, Any]) -> TokenUsage | None:
+    usage = chunk.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    return TokenUsage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+
+
+def _error_detail(body: str) -> str:
+    try:
+        error = json.loads(body).get("error", {})
+        return str(error.get("message", body))[:300]
+    except (ValueError, AttributeError):
+        return body[:300]
+
+
+def _status_error(exc: UpstreamStatusError) -> LLMUnavailableError:
+    logger.error("model provider refused the request: %s", exc)
+    if exc.status == 429:
+        return LLMUnavailableError(
+            "The assistant is receiving too many requests right now. Please try again shortly."
+        )
+    if exc.status in (401, 402, 403):
+        return LLMUnavailableError(
+            "The assistant is unavailable: the model provider refused its credentials or credit."
+        )
+    return LLMUnavailableError(
+        f"The assistant is unavailable right now (the model provider answered {exc.status})."
+    )

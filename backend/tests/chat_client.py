@@ -1,0 +1,83 @@
+"""A small WebSocket chat client for tests, over a real connection."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.servers import serve
+
+TIMEOUT = 10.0
+
+
+@dataclass
+class Answer:
+    chunks: list[str] = field(default_factory=list)
+    final: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
+class ChatClient:
+    def __init__(
+        self,
+        connection: ClientConnection,
+        session: dict[str, Any],
+        before: list[dict[str, Any]],
+    ) -> None:
+        self.connection = connection
+        self.session = session
+        self.before = before
+        self.session_id: str = session["data"]["session_id"]
+
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        await self.connection.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
+
+    async def receive(self) -> dict[str, Any]:
+        async with asyncio.timeout(TIMEOUT):
+            frame: dict[str, Any] = json.loads(await self.connection.recv())
+        return frame
+
+    async def collect(self) -> Answer:
+        """Chunks until the `done` or `error` that ends the turn."""
+        answer = Answer()
+        while True:
+            frame = await self.receive()
+            if frame["type"] == "chunk":
+                answer.chunks.append(frame["data"])
+            elif frame["type"] in ("done", "error"):
+                answer.final = frame
+                return answer
+
+    async def ask(self, question: str) -> Answer:
+        await self.send({"type": "message", "data": question})
+        return await self.collect()
+
+
+@asynccontextmanager
+async def chat(port: int, session_id: str | None = None) -> AsyncIterator[ChatClient]:
+    """Connect and read frames up to and including `session`; earlier ones go in `.before`."""
+    query = f"?session_id={session_id}" if session_id is not None else ""
+    async with connect(f"ws://127.0.0.1:{port}/ws{query}") as connection:
+        before = []
+        while True:
+            async with asyncio.timeout(TIMEOUT):
+                frame = json.loads(await connection.recv())
+            if frame["type"] == "session":
+                break
+            before.append(frame)
+        yield ChatClient(connection, frame, before)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[int]:
+    async with serve(create_app(settings)) as port:
+        yield port
