@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         current = settings or load_settings()
-        setup_logging(current.log_level)
+        setup_logging("DEBUG" if current.debug else current.log_level)
         resume = load_resume(current.resume_path, current.resume_max_bytes)
         engine = create_engine(current)
         try:

@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import json
 import logging
-import socket
 import time
 import uuid
 from collections import deque
@@ -24,6 +23,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.servers import serve
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions", "/api/v1/chat/completions")
 PROCESSING_COMMENT = ": OPENROUTER PROCESSING\n\n"
@@ -111,14 +112,6 @@ class _AbortConnectionError(Exception):
 class _HideDroppedConnections(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.exc_info and isinstance(record.exc_info[1], _AbortConnectionError))
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """Leaves signals to the host process, so Ctrl+C interrupts pytest at once."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class FakeLLM:
@@ -260,33 +253,17 @@ def _hiding_dropped_connections() -> Iterator[None]:
         logger.removeFilter(hide)
 
 
-async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    while not server.started:
-        await asyncio.wait([task], timeout=0.01)
-        if task.done():
-            task.result()
-            raise RuntimeError("fake LLM server stopped during startup")
-
-
 @asynccontextmanager
 async def start_fake_llm(default: Reply | None = None) -> AsyncIterator[FakeLLM]:
     """Serve a FakeLLM on a free loopback port in the running event loop."""
     fake = FakeLLM(default)
-    config = uvicorn.Config(
-        fake.app, log_config=None, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = _EmbeddedServer(config)
-    with socket.socket() as sock, _hiding_dropped_connections():
-        sock.bind(("127.0.0.1", 0))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            await _wait_started(server, task)
-            fake.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-            yield fake
-        finally:
-            fake.close_streams()
-            server.should_exit = True
-            await task
+    with _hiding_dropped_connections():
+        async with serve(fake.app, lifespan="off") as port:
+            fake.base_url = f"http://127.0.0.1:{port}/v1"
+            try:
+                yield fake
+            finally:
+                fake.close_streams()
 
 
 def main(argv: list[str] | None = None) -> None:

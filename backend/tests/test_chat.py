@@ -224,3 +224,16 @@ async def test_server_shutdown_lets_the_answer_in_flight_finish(
     async with running_app(settings) as port, chat(port, session_id) as client:
         history = client.session["data"]["history"]
     assert history[-1]["content"] == "".join(tokens)
+
+
+async def test_cancel_sent_right_after_the_question_is_honoured(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(tokens=[f"t{i} " for i in range(20)], token_delay=0.05))
+    async with running_app(make_settings()) as port, chat(port) as client:
+        await client.send({"type": "message", "data": "Quick, then stop."})
+        await client.send({"type": "cancel"})
+        answer = await client.collect()
+    assert answer.final["type"] == "done"
+    assert answer.final["data"]["finish_reason"] == "cancelled"
+    assert len(answer.final["data"]["content"].split()) < 20

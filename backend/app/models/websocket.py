@@ -54,7 +54,7 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-FinishReason = Literal["stop", "length", "cancelled", "content_filter", "error"]
+FinishReason = Literal["stop", "length", "cancelled", "content_filter"]
 
 
 class DoneData(BaseModel):

@@ -188,7 +188,10 @@ class ConversationService:
             await sink.error(error)
             return
         messages = build_messages(self._system_prompt, history, question)
+        logger.debug("question: %s", question)
         turn.stream_task = asyncio.create_task(self._stream(messages, answer, sink))
+        if turn.cancel_requested:  # cancelled while the question was being stored
+            turn.stream_task.cancel()
         try:
             answer.completion = await turn.stream_task
         except asyncio.CancelledError:
@@ -204,7 +207,7 @@ class ConversationService:
         except AppError as error:
             await sink.error(error)
             return
-        await (sink.error(answer.error) if answer.error else sink.done(done))
+        await (sink.done(done) if done is not None else sink.error(answer.error or AppError()))
 
     async def _stream(
         self, messages: list[dict[str, str]], answer: _Answer, sink: TurnSink
@@ -240,7 +243,8 @@ class ConversationService:
 
     async def _store_answer(
         self, chat: ChatSession, messages: list[dict[str, str]], answer: _Answer
-    ) -> DoneData:
+    ) -> DoneData | None:
+        """Store the answer, however it ended; the `done` payload when it ended well."""
         now = asyncio.get_running_loop().time()
         content = "".join(answer.parts)
         usage = self._usage(messages, content, answer.completion)
@@ -272,6 +276,8 @@ class ConversationService:
             usage.completion_tokens,
             model,
         )
+        if answer.error is not None or row.finish_reason == "interrupted":
+            return None
         return DoneData(
             content=content,
             finish_reason=answer.reason(),

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from httpx_sse import EventSource, SSEError
+from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -22,6 +23,7 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from app.core.config import Settings
 from app.core.errors import LLMTimeoutError, LLMUnavailableError
@@ -57,11 +59,25 @@ class UpstreamStatusError(Exception):
         self.retry_after = retry_after
 
 
+class _StopPastDeadline(stop_base):
+    """Stop retrying when the next wait would end after the deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return asyncio.get_running_loop().time() + retry_state.upcoming_sleep >= self.deadline
+
+
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The one pooled client the app shares for every stream."""
+    """The one pooled client the app shares for every stream.
+
+    Reads may wait as long as a whole answer: the first-token and between-chunk limits
+    are enforced by `LLMClient` itself, since keep-alive comments must not reset them.
+    """
     timeout = httpx.Timeout(
         connect=settings.llm_connect_timeout,
-        read=settings.llm_chunk_timeout,
+        read=settings.llm_total_timeout,
         write=settings.llm_connect_timeout,
         pool=settings.llm_connect_timeout,
     )
@@ -118,7 +134,7 @@ class LLMClient:
         first_token_deadline = min(end, loop.time() + self._settings.llm_first_token_timeout)
         try:
             async with asyncio.timeout_at(first_token_deadline):
-                response = await self._open_stream(self._payload(messages))
+                response = await self._open_stream(self._payload(messages), first_token_deadline)
         except TimeoutError as exc:
             raise LLMTimeoutError() from exc
         try:
@@ -150,10 +166,12 @@ class LLMClient:
             return (error.status == 429 or error.status >= 500) and not waits_too_long
         return isinstance(error, httpx.TransportError)
 
-    async def _open_stream(self, payload: dict[str, Any]) -> httpx.Response:
+    async def _open_stream(self, payload: dict[str, Any], deadline: float) -> httpx.Response:
+        """Send the request, retrying while a retry can still beat the first-token deadline."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(self._retryable),
-            stop=stop_after_attempt(self._settings.llm_max_retries + 1),
+            stop=stop_after_attempt(self._settings.llm_max_retries + 1)
+            | _StopPastDeadline(deadline),
             wait=self._wait,
             reraise=True,
             before_sleep=_log_retry,
@@ -199,15 +217,14 @@ class LLMClient:
                 if event is None or event.data == "[DONE]":
                     break
                 chunk = _decode_chunk(event.data)
-                model = chunk.get("model") or model
-                usage = _usage(chunk) or usage
-                for choice in chunk.get("choices") or ():
-                    finish_reason = choice.get("finish_reason") or finish_reason
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
+                model = chunk.model or model
+                usage = chunk.token_usage() or usage
+                for choice in chunk.choices:
+                    finish_reason = choice.finish_reason or finish_reason
+                    if choice.delta and choice.delta.content:
                         deadline = min(end, loop.time() + self._settings.llm_chunk_timeout)
-                        yield text
-        except TimeoutError as exc:
+                        yield choice.delta.content
+        except (TimeoutError, httpx.TimeoutException) as exc:
             raise LLMTimeoutError() from exc
         except (httpx.TransportError, SSEError) as exc:
             raise LLMUnavailableError(
@@ -225,25 +242,44 @@ def _log_retry(state: RetryCallState) -> None:
     logger.warning("model provider attempt %d failed: %r", state.attempt_number, error)
 
 
-def _decode_chunk(data: str) -> dict[str, Any]:
+class _Delta(BaseModel):
+    content: str | None = None
+
+
+class _Choice(BaseModel):
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class _Chunk(BaseModel):
+    """The parts of an OpenAI `chat.completion.chunk` we use; anything else is ignored."""
+
+    model: str | None = None
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+    error: object = None
+
+    def token_usage(self) -> TokenUsage | None:
+        if self.usage is None:
+            return None
+        return TokenUsage(self.usage.prompt_tokens or 0, self.usage.completion_tokens or 0)
+
+
+def _decode_chunk(data: str) -> _Chunk:
     try:
-        chunk = json.loads(data)
-    except ValueError as exc:
+        chunk = _Chunk.model_validate_json(data)
+    except ValidationError as exc:
         raise LLMUnavailableError("The model provider sent a malformed response.") from exc
-    if not isinstance(chunk, dict):
-        raise LLMUnavailableError("The model provider sent a malformed response.")
-    if error := chunk.get("error"):
-        detail = error.get("message", error) if isinstance(error, dict) else error
+    if chunk.error:
+        detail = chunk.error.get("message") if isinstance(chunk.error, dict) else chunk.error
         logger.warning("model provider reported an error mid-stream: %s", detail)
         raise LLMUnavailableError("The model provider reported an error while answering.")
     return chunk
-
-
-def _usage(chunk: dict[str, Any]) -> TokenUsage | None:
-    usage = chunk.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    return TokenUsage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
 
 
 def _error_detail(body: str) -> str:

@@ -1,0 +1,48 @@
+import httpx
+
+from tests.chat_client import running_app
+from tests.conftest import SettingsFactory
+
+
+async def test_liveness_and_readiness_when_everything_is_up(
+    make_settings: SettingsFactory,
+) -> None:
+    async with running_app(make_settings()) as port, httpx.AsyncClient() as http:
+        live = await http.get(f"http://127.0.0.1:{port}/health")
+        ready = await http.get(f"http://127.0.0.1:{port}/health/ready")
+    assert live.status_code == 200
+    assert live.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready"
+    assert {name: c["ok"] for name, c in body["components"].items()} == {
+        "database": True,
+        "resume": True,
+        "llm": True,
+    }
+    assert "Maya Lindqvist" in body["components"]["resume"]["detail"]
+
+
+async def test_readiness_is_503_until_a_model_is_configured(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(
+        openrouter_api_key=None, openrouter_base_url="https://openrouter.ai/api/v1"
+    )
+    async with running_app(settings) as port, httpx.AsyncClient() as http:
+        ready = await http.get(f"http://127.0.0.1:{port}/health/ready")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "not_ready"
+    assert body["components"]["llm"] == {"ok": False, "detail": "OPENROUTER_API_KEY is not set"}
+    assert body["components"]["database"]["ok"] is True
+
+
+async def test_both_health_routes_are_documented(make_settings: SettingsFactory) -> None:
+    async with running_app(make_settings()) as port, httpx.AsyncClient() as http:
+        schema = (await http.get(f"http://127.0.0.1:{port}/openapi.json")).json()
+        docs = await http.get(f"http://127.0.0.1:{port}/docs")
+        redoc = await http.get(f"http://127.0.0.1:{port}/redoc")
+    assert {"/health", "/health/ready"} <= set(schema["paths"])
+    assert "503" in schema["paths"]["/health/ready"]["get"]["responses"]
+    assert docs.status_code == redoc.status_code == 200

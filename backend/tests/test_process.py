@@ -1,0 +1,120 @@
+"""The service as users run it: `uvicorn app.main:app` in its own process."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.chat_client import chat
+from tests.fake_llm import FakeLLM, Reply
+
+BACKEND = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _env(**settings: str) -> dict[str, str]:
+    """The caller's environment without any of our settings, plus `settings`."""
+    ours = ("OPENROUTER_", "LLM_", "DATABASE_", "RESUME_", "LOG_", "DEBUG", "APP_")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ours)}
+    return env | {k.upper(): v for k, v in settings.items()}
+
+
+async def _start(port: int, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+        cwd=BACKEND, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def uvicorn_process(**settings: str) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+    port = _free_port()
+    process = await _start(port, _env(**settings))
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                try:
+                    await http.get(f"http://127.0.0.1:{port}/health")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+        yield port, process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.communicate()
+
+
+async def test_bad_configuration_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
+    cases = {
+        "LLM_TEMPERATURE": ({"llm_temperature": "hot"}, "Invalid setting LLM_TEMPERATURE"),
+        "DATABASE_URL": ({"database_url": "mysql://x"}, "Invalid setting DATABASE_URL"),
+        "missing resume": (
+            {"resume_path": str(tmp_path / "nope.md")},
+            f"Resume file {tmp_path / 'nope.md'} does not exist",
+        ),
+        "unreachable database": (
+            {"database_url": f"postgresql+asyncpg://u:hunter2@127.0.0.1:{_free_port()}/x"},
+            "Cannot prepare the database postgresql+asyncpg://u:***@127.0.0.1",
+        ),
+    }
+    db = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    processes = [
+        await _start(_free_port(), _env(database_url=db) | _env(**settings))
+        for settings, _ in cases.values()
+    ]
+    async with asyncio.timeout(60):
+        outputs = await asyncio.gather(*(p.communicate() for p in processes))
+    for (name, (_, expected)), process, (_, err) in zip(
+        cases.items(), processes, outputs, strict=True
+    ):
+        stderr = err.decode()
+        assert process.returncode != 0, name
+        assert expected in stderr, f"{name}: {stderr}"
+        assert "Traceback" not in stderr, f"{name}: {stderr}"
+        assert "hunter2" not in stderr
+
+
+async def test_sigterm_mid_answer_stores_the_answer(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    tokens = [f"word{i} " for i in range(8)]
+    fake_llm.default = Reply(tokens=tokens, token_delay=0.1)
+    settings = {
+        "openrouter_api_key": "sk-test",
+        "openrouter_base_url": fake_llm.base_url,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+    }
+    async with uvicorn_process(**settings) as (port, process), chat(port) as client:
+        await client.send({"type": "message", "data": "Tell me about her."})
+        assert (await client.receive())["type"] == "chunk"
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            await process.wait()
+        session_id = client.session_id
+    # uvicorn re-raises the signal it handled once shut down, so -SIGTERM is a clean exit.
+    assert process.returncode in (0, -signal.SIGTERM)
+    async with uvicorn_process(**settings) as (port, _), chat(port, session_id) as client:
+        history = client.session["data"]["history"]
+    assert [m["content"] for m in history] == ["Tell me about her.", "".join(tokens)]
+
+
+async def test_alembic_upgrade_head_from_the_command_line(database_url: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alembic", "upgrade", "head",
+        cwd=BACKEND, env=_env(database_url=database_url),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert "Running upgrade  -> 0001" in err.decode()
