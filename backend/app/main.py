@@ -4,26 +4,36 @@
 starts, not at import time.
 """
 
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
+import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import health, ws
+from app.api import metrics as metrics_api
+from app.api.connections import ConnectionRegistry
 from app.api.errors import install_error_handlers
+from app.api.shutdown import install_graceful_shutdown
 from app.core.config import Settings, load_settings
 from app.core.errors import StartupError
 from app.core.logger import get_logger, setup_logging
 from app.db.migrate import upgrade_database
 from app.db.session import create_engine, create_session_factory
-from app.services.conversation import ConversationService
+from app.services.client_ip import Network, parse_trusted
+from app.services.conversation import ConversationService, Limits
+from app.services.guards import Budgets
 from app.services.llm_client import LLMClient, create_http_client
+from app.services.metrics import Metrics
 from app.services.prompts import system_prompt
+from app.services.rate_limit import RateLimiter
 from app.services.resume_loader import Resume, load_resume
 from app.services.tokens import TokenCounter
 
@@ -44,6 +54,10 @@ class AppState(TypedDict):
     resume: Resume
     engine: AsyncEngine
     service: ConversationService
+    limiter: RateLimiter
+    metrics: Metrics
+    connections: ConnectionRegistry
+    trusted_proxies: list[Network]
 
 
 async def _prepare_database(engine: AsyncEngine, settings: Settings) -> None:
@@ -56,37 +70,79 @@ async def _prepare_database(engine: AsyncEngine, settings: Settings) -> None:
         raise StartupError(f"Cannot prepare the database {where}: {exc}") from exc
 
 
+def _check_context_room(settings: Settings, service: ConversationService) -> None:
+    """The system prompt, the resume, a longest question and a longest answer must fit."""
+    room = service.history_budget(settings.max_message_tokens)
+    if room < 0:
+        raise StartupError(
+            f"The system prompt and resume take {service.system_tokens} tokens; with "
+            f"LLM_MAX_TOKENS={settings.llm_max_tokens} and "
+            f"MAX_MESSAGE_TOKENS={settings.max_message_tokens} that is {-room} tokens over "
+            f"LLM_CONTEXT_TOKENS={settings.llm_context_tokens}. Raise LLM_CONTEXT_TOKENS "
+            "or shorten the resume."
+        )
+
+
+def _build_service(
+    settings: Settings,
+    engine: AsyncEngine,
+    http: httpx.AsyncClient,
+    resume: Resume,
+    limiter: RateLimiter,
+    metrics: Metrics,
+) -> ConversationService:
+    service = ConversationService(
+        create_session_factory(engine),
+        LLMClient(http, settings),
+        TokenCounter(settings.token_encoding),
+        system_prompt(resume.owner_name, resume.text),
+        limits=Limits(
+            max_message_chars=settings.max_message_chars,
+            max_message_tokens=settings.max_message_tokens,
+            history_messages=settings.history_messages,
+            context_tokens=settings.llm_context_tokens,
+            max_answer_tokens=settings.llm_max_tokens,
+        ),
+        budgets=Budgets.from_settings(settings),
+        limiter=limiter,
+        metrics=metrics,
+    )
+    _check_context_room(settings, service)
+    return service
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         current = settings or load_settings()
-        setup_logging("DEBUG" if current.debug else current.log_level)
+        setup_logging("DEBUG" if current.debug else current.log_level, current.log_format)
         resume = load_resume(current.resume_path, current.resume_max_bytes)
-        engine = create_engine(current)
-        try:
+        metrics = Metrics(current.prometheus_multiproc_dir)
+        async with contextlib.AsyncExitStack() as stack:
+            engine = create_engine(current)
+            stack.push_async_callback(engine.dispose)
             await _prepare_database(engine, current)
-            async with create_http_client(current) as http:
-                service = ConversationService(
-                    create_session_factory(engine),
-                    LLMClient(http, current),
-                    TokenCounter(),
-                    system_prompt(resume.owner_name, resume.text),
-                    max_message_chars=current.max_message_chars,
-                    history_messages=current.history_messages,
-                )
-                logger.info(
-                    "ready: resume of %s (%s, %d chars), model %s%s, database %s",
-                    resume.owner_name,
-                    resume.format,
-                    len(resume.text),
-                    current.llm_model,
-                    "" if current.llm_configured else " (NOT CONFIGURED: set OPENROUTER_API_KEY)",
-                    engine.url.render_as_string(hide_password=True),
-                )
-                yield AppState(settings=current, resume=resume, engine=engine, service=service)
-                await service.drain(current.shutdown_grace_seconds)
-        finally:
-            await engine.dispose()
+            limiter = await RateLimiter.create(current, key_prefix=current.rate_limit_key_prefix)
+            stack.push_async_callback(limiter.close)
+            http = await stack.enter_async_context(create_http_client(current))
+            service = _build_service(current, engine, http, resume, limiter, metrics)
+            connections = ConnectionRegistry()
+            restore = install_graceful_shutdown(
+                connections, service, current.shutdown_grace_seconds
+            )
+            stack.callback(restore)
+            _log_ready(current, resume, engine, service, limiter)
+            yield AppState(
+                settings=current,
+                resume=resume,
+                engine=engine,
+                service=service,
+                limiter=limiter,
+                metrics=metrics,
+                connections=connections,
+                trusted_proxies=parse_trusted(current.trusted_proxies),
+            )
+            await service.drain(current.shutdown_grace_seconds)
 
     app = FastAPI(
         title="Resume Chatbot",
@@ -97,9 +153,56 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_api.router)
     app.include_router(ws.router)
+    app.add_middleware(CORSFromSettings)
     app.add_middleware(StartupErrorReporter)
     return app
+
+
+def _log_ready(
+    settings: Settings,
+    resume: Resume,
+    engine: AsyncEngine,
+    service: ConversationService,
+    limiter: RateLimiter,
+) -> None:
+    logger.info(
+        "ready: resume of %s (%s, %d tokens with the system prompt), model %s%s, "
+        "database %s, limits in %s",
+        resume.owner_name,
+        resume.format,
+        service.system_tokens,
+        settings.llm_model,
+        "" if settings.llm_configured else " (NOT CONFIGURED: set OPENROUTER_API_KEY)",
+        engine.url.render_as_string(hide_password=True),
+        limiter.storage_name,
+    )
+    if "*" in settings.allowed_origins:
+        logger.warning("ALLOWED_ORIGINS is *: any website may embed this chat; set your own")
+
+
+class CORSFromSettings:
+    """CORS for the REST routes from ALLOWED_ORIGINS, read when the app starts, not at import."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._cors: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._cors is None:
+            settings: Settings = scope["state"]["settings"]
+            self._cors = CORSMiddleware(
+                self.app,
+                allow_origins=settings.allowed_origins,
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            )
+        await self._cors(scope, receive, send)
 
 
 class StartupErrorReporter:

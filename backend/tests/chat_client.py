@@ -63,10 +63,13 @@ class ChatClient:
 
 
 @asynccontextmanager
-async def chat(port: int, session_id: str | None = None) -> AsyncIterator[ChatClient]:
+async def chat(
+    port: int, session_id: str | None = None, headers: dict[str, str] | None = None
+) -> AsyncIterator[ChatClient]:
     """Connect and read frames up to and including `session`; earlier ones go in `.before`."""
     query = f"?session_id={session_id}" if session_id is not None else ""
-    async with connect(f"ws://127.0.0.1:{port}/ws{query}") as connection:
+    url = f"ws://127.0.0.1:{port}/ws{query}"
+    async with connect(url, additional_headers=headers) as connection:
         before = []
         while True:
             async with asyncio.timeout(TIMEOUT):

@@ -54,6 +54,10 @@ def make_settings(database_url: str, fake_llm: FakeLLM) -> SettingsFactory:
             "llm_max_retries": 2,
             "llm_retry_max_wait": 0.5,
             "shutdown_grace_seconds": 5.0,
+            # Guards get their own tests; elsewhere they must not get in the way.
+            "rate_limit_questions_per_ip": "1000/minute",
+            "rate_limit_questions_per_session": "1000/minute",
+            "rate_limit_new_sessions_per_ip": "1000/minute",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[arg-type]

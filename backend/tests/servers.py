@@ -18,19 +18,34 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
+async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+    """uvicorn exits the process when start-up fails; in a test that is an error instead."""
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit as exc:
+        raise RuntimeError(f"the server failed to start (exit code {exc.code})") from None
+
+
 @asynccontextmanager
 async def serve(
     app: ASGIApp, *, lifespan: Literal["on", "off"] = "on", port: int = 0
 ) -> AsyncIterator[int]:
     """Serve `app` until the block ends; yields the port. Start-up failures are raised."""
+    # The app's TRUSTED_PROXIES decides whom to believe about X-Forwarded-For, so
+    # uvicorn's own proxy-header handling (trusting 127.0.0.1) is off, as the README advises.
     config = uvicorn.Config(
-        app, log_config=None, log_level="warning", access_log=False, lifespan=lifespan
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan=lifespan,
+        proxy_headers=False,
     )
     server = EmbeddedServer(config)
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
+        task = asyncio.create_task(_serve(server, sock))
         try:
             while not server.started:
                 await asyncio.wait([task], timeout=0.01)

@@ -5,11 +5,14 @@ import os
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.chat_client import chat
 from tests.fake_llm import FakeLLM, Reply
@@ -87,7 +90,9 @@ async def test_bad_configuration_stops_startup_with_one_clear_line(tmp_path: Pat
         assert "hunter2" not in stderr
 
 
-async def test_sigterm_mid_answer_stores_the_answer(fake_llm: FakeLLM, tmp_path: Path) -> None:
+async def test_sigterm_lets_the_answer_finish_then_closes_with_1001(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
     tokens = [f"word{i} " for i in range(8)]
     fake_llm.default = Reply(tokens=tokens, token_delay=0.1)
     settings = {
@@ -97,16 +102,52 @@ async def test_sigterm_mid_answer_stores_the_answer(fake_llm: FakeLLM, tmp_path:
     }
     async with uvicorn_process(**settings) as (port, process), chat(port) as client:
         await client.send({"type": "message", "data": "Tell me about her."})
-        assert (await client.receive())["type"] == "chunk"
+        first = await client.receive()
         process.send_signal(signal.SIGTERM)
+        rest = await client.collect()  # the visitor still sees the whole answer
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.receive()
         async with asyncio.timeout(20):
             await process.wait()
         session_id = client.session_id
+    assert first["data"] + rest.text == "".join(tokens)
+    assert rest.final["type"] == "done"
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1001
     # uvicorn re-raises the signal it handled once shut down, so -SIGTERM is a clean exit.
     assert process.returncode in (0, -signal.SIGTERM)
     async with uvicorn_process(**settings) as (port, _), chat(port, session_id) as client:
         history = client.session["data"]["history"]
     assert [m["content"] for m in history] == ["Tell me about her.", "".join(tokens)]
+
+
+async def test_two_app_processes_sharing_redis_enforce_one_limit(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
+    settings = {
+        "openrouter_api_key": "sk-test",
+        "openrouter_base_url": fake_llm.base_url,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "redis_url": redis_url,
+        "rate_limit_key_prefix": f"test-{uuid.uuid4()}",
+        "rate_limit_questions_per_ip": "3/minute",
+        "max_connections_per_ip": "1",
+    }
+    async with uvicorn_process(**settings) as (a, _), uvicorn_process(**settings) as (b, _):
+        finals = []
+        for port in (a, b, a, b):
+            async with chat(port) as client:
+                finals.append((await client.ask("Hello?")).final)
+        async with chat(a):
+            with pytest.raises(InvalidStatus) as refused:
+                async with chat(b):
+                    pass
+    assert [f["type"] for f in finals] == ["done", "done", "done", "error"]
+    assert finals[-1]["data"]["code"] == "rate_limited"
+    assert refused.value.response.status_code == 429
 
 
 async def test_alembic_upgrade_head_from_the_command_line(database_url: str) -> None:

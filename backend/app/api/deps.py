@@ -6,9 +6,14 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
+from app.api.connections import ConnectionRegistry
 from app.core.config import Settings
+from app.services.client_ip import ip_of
 from app.services.conversation import ConversationService
+from app.services.metrics import Metrics
+from app.services.rate_limit import RateLimiter
 from app.services.resume_loader import Resume
+from app.services.turns import Client
 
 
 def get_settings(conn: HTTPConnection) -> Settings:
@@ -31,7 +36,31 @@ def get_resume(conn: HTTPConnection) -> Resume:
     return resume
 
 
+def get_limiter(conn: HTTPConnection) -> RateLimiter:
+    limiter: RateLimiter = conn.state.limiter
+    return limiter
+
+
+def get_metrics(conn: HTTPConnection) -> Metrics:
+    metrics: Metrics = conn.state.metrics
+    return metrics
+
+
+def get_connections(conn: HTTPConnection) -> ConnectionRegistry:
+    connections: ConnectionRegistry = conn.state.connections
+    return connections
+
+
+def get_client(conn: HTTPConnection) -> Client:
+    """The visitor's address: X-Forwarded-For counts only from TRUSTED_PROXIES."""
+    return Client(ip_of(conn, conn.state.trusted_proxies))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[ConversationService, Depends(get_service)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ResumeDep = Annotated[Resume, Depends(get_resume)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ConnectionsDep = Annotated[ConnectionRegistry, Depends(get_connections)]
+ClientDep = Annotated[Client, Depends(get_client)]

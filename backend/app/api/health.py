@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.api.deps import EngineDep, ResumeDep, SettingsDep
+from app.api.deps import ConnectionsDep, EngineDep, LimiterDep, ResumeDep, SettingsDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -31,11 +31,17 @@ async def liveness() -> Liveness:
 
 @router.get(
     "/ready",
-    summary="Readiness: database answers, resume loaded, model configured",
+    summary="Readiness: database (and Redis) answer, resume loaded, model configured",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "A component is not ready"}},
 )
-async def readiness(engine: EngineDep, resume: ResumeDep, settings: SettingsDep) -> JSONResponse:
+async def readiness(
+    engine: EngineDep,
+    resume: ResumeDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    connections: ConnectionsDep,
+) -> JSONResponse:
     components = {
         "database": await _database(engine),
         "resume": Component(ok=True, detail=f"{resume.owner_name} ({resume.format})"),
@@ -46,6 +52,11 @@ async def readiness(engine: EngineDep, resume: ResumeDep, settings: SettingsDep)
             else "OPENROUTER_API_KEY is not set",
         ),
     }
+    if limiter.storage_name == "redis":
+        reachable = await limiter.ping()
+        components["redis"] = Component(ok=reachable, detail="ok" if reachable else "unreachable")
+    if connections.draining:
+        components["server"] = Component(ok=False, detail="shutting down")
     ready = all(component.ok for component in components.values())
     body = Readiness(status="ready" if ready else "not_ready", components=components)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

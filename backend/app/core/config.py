@@ -60,6 +60,7 @@ class Settings(BaseSettings):
 
     # Rate limits (limits' notation: "10/minute;60/hour") and connection caps.
     redis_url: str | None = None
+    rate_limit_key_prefix: str = "resume-chat"
     trusted_proxies: Annotated[list[str], NoDecode] = []
     rate_limit_questions_per_ip: str = "10/minute;60/hour"
     rate_limit_questions_per_session: str = "6/minute"
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
+    prometheus_multiproc_dir: str | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod

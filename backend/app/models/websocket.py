@@ -68,6 +68,7 @@ class DoneData(BaseModel):
 class ErrorData(BaseModel):
     code: str
     message: str
+    retry_after: float | None = None
 
 
 class SessionEvent(BaseModel):

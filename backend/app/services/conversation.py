@@ -1,94 +1,63 @@
-"""One chat turn, end to end: store the question, stream the answer, store the answer.
+"""One chat turn, end to end: check, store the question, stream the answer, store the answer.
 
 A turn runs as its own task, owned by the service rather than the socket, so a visitor
 who disconnects mid-answer loses nothing: the answer is completed and stored. The
 database is touched in two short transactions and never held while the model streams.
+Every way in (WebSocket, REST) goes through `start_turn`, so limits and budgets hold
+for all of them.
 """
 
 import asyncio
 import contextlib
+import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.errors import (
     AppError,
+    BudgetExceededError,
     InvalidMessageError,
     MessageTooLongError,
+    RateLimitedError,
+    SessionLimitError,
     StorageUnavailableError,
 )
 from app.core.logger import get_logger
 from app.db.base import utcnow
-from app.db.repositories import ConversationRepository, MessageRepository
+from app.db.repositories import ConversationRepository, MessageRepository, UsageRepository
 from app.db.tables import Message
 from app.models.websocket import DoneData, HistoryItem, Usage
+from app.services.guards import SERVICE_KEY, Budgets, client_counter
 from app.services.llm_client import Completion, LLMClient
-from app.services.prompts import Turn, build_messages
+from app.services.metrics import Metrics
+from app.services.prompts import (
+    MESSAGE_OVERHEAD,
+    REPLY_PRIMER,
+    Turn,
+    build_messages,
+    fit_history,
+)
+from app.services.rate_limit import RateLimiter
 from app.services.tokens import TokenCounter
+from app.services.turns import ActiveTurn, Answer, ChatSession, Client, OpenedSession, TurnSink
 
 logger = get_logger(__name__)
 
-
-class TurnSink(Protocol):
-    """Where a turn's events go; the WebSocket layer provides one per socket."""
-
-    async def chunk(self, text: str) -> None: ...
-    async def done(self, data: DoneData) -> None: ...
-    async def error(self, error: AppError) -> None: ...
-
-
-@dataclass(slots=True)
-class ChatSession:
-    id: uuid.UUID
-    stored: bool
+# C0 controls other than tab and newline, DEL, and C1 controls.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
-class OpenedSession:
-    session: ChatSession
-    resumed: bool
-    history: list[HistoryItem]
-    not_found: bool
-
-
-@dataclass(slots=True)
-class ActiveTurn:
-    task: asyncio.Task[None] | None = None
-    stream_task: asyncio.Task[Completion] | None = None
-    cancel_requested: bool = False
-
-    def done(self) -> bool:
-        return self.task is None or self.task.done()
-
-    def cancel(self) -> None:
-        """Stop the model; the partial answer is stored with finish reason `cancelled`."""
-        self.cancel_requested = True
-        if self.stream_task is not None:
-            self.stream_task.cancel()
-
-
-@dataclass(slots=True)
-class _Answer:
-    """What one turn produced, however it ended."""
-
-    started: float
-    parts: list[str] = field(default_factory=list)
-    first_token_at: float | None = None
-    completion: Completion | None = None
-    error: AppError | None = None
-    finish_reason: str | None = None
-
-    def reason(self) -> str:
-        if self.error is not None:
-            return "error"
-        if self.finish_reason is not None:
-            return self.finish_reason
-        reported = self.completion.finish_reason if self.completion else "stop"
-        return reported if reported in ("length", "content_filter") else "stop"
+class Limits:
+    max_message_chars: int
+    max_message_tokens: int
+    history_messages: int
+    context_tokens: int
+    max_answer_tokens: int
 
 
 @contextlib.asynccontextmanager
@@ -112,26 +81,42 @@ class ConversationService:
         counter: TokenCounter,
         system_prompt: str,
         *,
-        max_message_chars: int,
-        history_messages: int,
+        limits: Limits,
+        budgets: Budgets,
+        limiter: RateLimiter,
+        metrics: Metrics,
     ) -> None:
         self._sessions = sessions
         self._llm = llm
         self._counter = counter
         self._system_prompt = system_prompt
-        self._system_tokens = counter.count(system_prompt)
-        self._max_message_chars = max_message_chars
-        self._history_messages = history_messages
+        self.system_tokens = counter.count(system_prompt) + MESSAGE_OVERHEAD
+        self._limits = limits
+        self._budgets = budgets
+        self._limiter = limiter
+        self._metrics = metrics
         self._turns: set[asyncio.Task[None]] = set()
+
+    def history_budget(self, question_tokens: int) -> int:
+        """Tokens left for earlier turns once the system prompt, question and answer fit."""
+        return (
+            self._limits.context_tokens
+            - self._limits.max_answer_tokens
+            - self.system_tokens
+            - (question_tokens + MESSAGE_OVERHEAD)
+            - REPLY_PRIMER
+        )
 
     async def open_session(self, requested: str | None) -> OpenedSession:
         """Resume `requested` if stored; else a new session, stored with its first question."""
         wanted = _parse_uuid(requested)
         if wanted is not None:
             async with _storage(self._sessions) as db:
-                found = await ConversationRepository(db).exists(wanted)
-                rows = await MessageRepository(db).list_recent(wanted, self._history_messages)
-            if found:
+                found = await ConversationRepository(db).get(wanted)
+                rows = await MessageRepository(db).list_recent(
+                    wanted, self._limits.history_messages
+                )
+            if found is not None:
                 history = [
                     HistoryItem(role=row.role, content=row.content, created_at=row.created_at)
                     for row in rows
@@ -140,55 +125,91 @@ class ConversationService:
         fresh = ChatSession(uuid.uuid4(), stored=False)
         return OpenedSession(fresh, False, [], not_found=requested is not None)
 
-    def start_turn(self, chat: ChatSession, question: str, sink: TurnSink) -> ActiveTurn:
-        question = self.check_question(question)
+    def start_turn(
+        self, chat: ChatSession, question: str, client: Client, sink: TurnSink
+    ) -> ActiveTurn:
+        question, tokens = self.check_question(question)
         turn = ActiveTurn()
-        turn.task = asyncio.create_task(self._run_guarded(chat, question, sink, turn))
+        turn.task = asyncio.create_task(
+            self._run_guarded(chat, question, tokens, client, sink, turn)
+        )
         self._turns.add(turn.task)
         turn.task.add_done_callback(self._turns.discard)
         return turn
 
-    def check_question(self, question: str) -> str:
+    def check_question(self, question: str) -> tuple[str, int]:
+        """The question as it will be stored, and its token count; or why it is refused."""
         question = question.strip()
         if not question:
             raise InvalidMessageError("A question cannot be empty.")
-        if len(question) > self._max_message_chars:
+        if _CONTROL_CHARACTERS.search(question):
+            raise InvalidMessageError("Questions cannot contain control characters.")
+        limit = self._limits.max_message_tokens
+        if len(question) > self._limits.max_message_chars:
             raise MessageTooLongError(
-                f"Questions are limited to {self._max_message_chars} characters "
+                f"Questions are limited to {self._limits.max_message_chars} characters "
                 f"(this one has {len(question)})."
             )
-        return question
+        tokens = self._counter.count(question)
+        if tokens > limit:
+            raise MessageTooLongError(
+                f"Questions are limited to {limit} tokens (this one has {tokens})."
+            )
+        return question, tokens
 
-    async def drain(self, grace_seconds: float) -> None:
+    async def wait_for_turns(self, grace_seconds: float) -> None:
         """Let answers in flight finish and be stored, for up to `grace_seconds`."""
         if self._turns:
             logger.info("waiting for %d answer(s) in flight", len(self._turns))
             await asyncio.wait(set(self._turns), timeout=grace_seconds)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Wait for answers in flight, then stop (and store) whatever is left."""
+        await self.wait_for_turns(grace_seconds)
         for task in set(self._turns):
             task.cancel()
         if self._turns:
             await asyncio.wait(set(self._turns), timeout=5)
 
     async def _run_guarded(
-        self, chat: ChatSession, question: str, sink: TurnSink, turn: ActiveTurn
+        self,
+        chat: ChatSession,
+        question: str,
+        tokens: int,
+        client: Client,
+        sink: TurnSink,
+        turn: ActiveTurn,
     ) -> None:
         try:
-            await self._run_turn(chat, question, sink, turn)
+            await self._limiter.check_question(client.ip, str(chat.id))
+            if not chat.stored:
+                await self._limiter.check_new_session(client.ip)
+            async with self._limiter.stream_slot():
+                await self._run_turn(chat, question, tokens, client, sink, turn)
+        except AppError as error:
+            if isinstance(error, RateLimitedError | BudgetExceededError | SessionLimitError):
+                self._metrics.refused(error.code)
+            await sink.error(error)
         except Exception:
             logger.exception("chat turn failed unexpectedly")
             await sink.error(AppError())
 
     async def _run_turn(
-        self, chat: ChatSession, question: str, sink: TurnSink, turn: ActiveTurn
+        self,
+        chat: ChatSession,
+        question: str,
+        tokens: int,
+        client: Client,
+        sink: TurnSink,
+        turn: ActiveTurn,
     ) -> None:
-        answer = _Answer(started=asyncio.get_running_loop().time())
-        try:
-            history = await self._store_question(chat, question)
-        except AppError as error:
-            await sink.error(error)
-            return
-        messages = build_messages(self._system_prompt, history, question)
-        logger.debug("question: %s", question)
+        answer = Answer(started=asyncio.get_running_loop().time())
+        history = await self._store_question(chat, question, tokens, client)
+        kept = fit_history(history, self.history_budget(tokens))
+        messages = build_messages(self._system_prompt, kept, question)
+        logger.debug(
+            "question: %s (%d of %d earlier messages kept)", question, len(kept), len(history)
+        )
         turn.stream_task = asyncio.create_task(self._stream(messages, answer, sink))
         if turn.cancel_requested:  # cancelled while the question was being stored
             turn.stream_task.cancel()
@@ -197,20 +218,21 @@ class ConversationService:
         except asyncio.CancelledError:
             if not turn.cancel_requested or _cancelling():
                 answer.finish_reason = "interrupted"
-                await asyncio.shield(self._store_answer(chat, messages, answer))
+                await asyncio.shield(self._store_answer(chat, client, kept, tokens, answer))
                 raise
             answer.finish_reason = "cancelled"
         except AppError as error:
             answer.error = error
+            self._metrics.upstream_error(error.code)
         try:
-            done = await self._store_answer(chat, messages, answer)
+            done = await self._store_answer(chat, client, kept, tokens, answer)
         except AppError as error:
             await sink.error(error)
             return
         await (sink.done(done) if done is not None else sink.error(answer.error or AppError()))
 
     async def _stream(
-        self, messages: list[dict[str, str]], answer: _Answer, sink: TurnSink
+        self, messages: list[dict[str, str]], answer: Answer, sink: TurnSink
     ) -> Completion:
         completion: Completion | None = None
         async with contextlib.aclosing(self._llm.stream_chat(messages)) as stream:
@@ -225,29 +247,56 @@ class ConversationService:
         assert completion is not None, "stream_chat always ends with a Completion"
         return completion
 
-    async def _store_question(self, chat: ChatSession, question: str) -> list[Turn]:
+    async def _store_question(
+        self, chat: ChatSession, question: str, tokens: int, client: Client
+    ) -> list[Turn]:
+        """Check budgets and store the question; returns the earlier messages."""
         now = utcnow()
         async with _storage(self._sessions) as db:
-            messages = MessageRepository(db)
-            if chat.stored:
-                rows = await messages.list_recent(chat.id, self._history_messages)
-                await ConversationRepository(db).touch(chat.id, now)
+            conversations, messages = ConversationRepository(db), MessageRepository(db)
+            conversation = await conversations.get(chat.id) if chat.stored else None
+            mine = client_counter(client.key)
+            spent = await UsageRepository(db).tokens_on(now.date(), [SERVICE_KEY, mine])
+            self._budgets.check(
+                questions=conversation.question_count if conversation else 0,
+                session=conversation.tokens_used if conversation else 0,
+                client_today=spent.get(mine, 0),
+                today=spent.get(SERVICE_KEY, 0),
+            )
+            if conversation is None:
+                rows: list[Message] = []
+                await conversations.create(chat.id, client.key)
             else:
-                rows = []
-                await ConversationRepository(db).create(chat.id)
+                rows = await messages.list_recent(chat.id, self._limits.history_messages)
+            await conversations.count_question(chat.id, now)
             await messages.add(
-                Message(conversation_id=chat.id, role="user", content=question, created_at=now)
+                Message(
+                    conversation_id=chat.id,
+                    role="user",
+                    content=question,
+                    tokens=tokens,
+                    created_at=now,
+                )
             )
         chat.stored = True
-        return [Turn(row.role, row.content) for row in rows]
+        return [Turn(row.role, row.content, self._tokens_of(row)) for row in rows]
+
+    def _tokens_of(self, row: Message) -> int:
+        return row.tokens if row.tokens is not None else self._counter.count(row.content)
 
     async def _store_answer(
-        self, chat: ChatSession, messages: list[dict[str, str]], answer: _Answer
+        self,
+        chat: ChatSession,
+        client: Client,
+        history: list[Turn],
+        question_tokens: int,
+        answer: Answer,
     ) -> DoneData | None:
         """Store the answer, however it ended; the `done` payload when it ended well."""
         now = asyncio.get_running_loop().time()
         content = "".join(answer.parts)
-        usage = self._usage(messages, content, answer.completion)
+        content_tokens = self._counter.count(content)
+        usage = self._usage(history, question_tokens, content_tokens, answer.completion)
         model = (answer.completion and answer.completion.model) or self._llm.model
         row = Message(
             conversation_id=chat.id,
@@ -257,6 +306,7 @@ class ConversationService:
             model=model,
             finish_reason=answer.reason(),
             error_code=answer.error.code if answer.error else None,
+            tokens=content_tokens,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             latency_ms=_ms(now - answer.started),
@@ -266,16 +316,11 @@ class ConversationService:
         )
         async with _storage(self._sessions) as db:
             await MessageRepository(db).add(row)
-            await ConversationRepository(db).touch(chat.id, row.created_at)
-        logger.info(
-            "answer %s: %d ms, first token %s ms, %d+%d tokens, model %s",
-            row.finish_reason if row.error_code is None else row.error_code,
-            row.latency_ms,
-            row.first_token_ms,
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            model,
-        )
+            await ConversationRepository(db).add_tokens(chat.id, usage.total_tokens, row.created_at)
+            await UsageRepository(db).add(
+                row.created_at.date(), [SERVICE_KEY, client_counter(client.key)], usage.total_tokens
+            )
+        self._report(row, answer)
         if answer.error is not None or row.finish_reason == "interrupted":
             return None
         return DoneData(
@@ -286,16 +331,49 @@ class ConversationService:
             latency_ms=row.latency_ms or 0,
         )
 
+    def _report(self, row: Message, answer: Answer) -> None:
+        outcome = row.error_code or row.finish_reason or "stop"
+        first_token_s = (row.first_token_ms or 0) / 1000 if row.first_token_ms is not None else None
+        self._metrics.question_finished(
+            outcome,
+            first_token_s,
+            (row.latency_ms or 0) / 1000,
+            row.prompt_tokens or 0,
+            row.completion_tokens or 0,
+        )
+        logger.info(
+            "answer %s: %s ms, first token %s ms, %s+%s tokens, model %s",
+            outcome,
+            row.latency_ms,
+            row.first_token_ms,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.model,
+            extra={
+                "outcome": outcome,
+                "latency_ms": row.latency_ms,
+                "first_token_ms": row.first_token_ms,
+                "prompt_tokens": row.prompt_tokens,
+                "completion_tokens": row.completion_tokens,
+                "model": row.model,
+            },
+        )
+
     def _usage(
-        self, messages: Sequence[dict[str, str]], content: str, completion: Completion | None
+        self,
+        history: list[Turn],
+        question_tokens: int,
+        content_tokens: int,
+        completion: Completion | None,
     ) -> Usage:
         """The provider's reported usage, or our own count where it reported none."""
         if completion is not None and completion.usage is not None:
             prompt, generated = completion.usage.prompt_tokens, completion.usage.completion_tokens
         else:
-            rest = sum(3 + self._counter.count(m["content"]) for m in messages[1:])
-            prompt = self._system_tokens + 3 + rest + 3
-            generated = self._counter.count(content)
+            earlier = sum(turn.tokens + MESSAGE_OVERHEAD for turn in history)
+            question = question_tokens + MESSAGE_OVERHEAD
+            prompt = self.system_tokens + earlier + question + REPLY_PRIMER
+            generated = content_tokens
         return Usage(
             prompt_tokens=prompt, completion_tokens=generated, total_tokens=prompt + generated
         )

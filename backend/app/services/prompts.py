@@ -23,10 +23,15 @@ The resume sits between the <resume> tags.
 </resume>"""
 
 
+MESSAGE_OVERHEAD = 3  # tokens of framing per message in OpenAI's chat format
+REPLY_PRIMER = 3  # tokens that prime the assistant's reply
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     role: str
     content: str
+    tokens: int
 
 
 def system_prompt(owner_name: str, resume_text: str) -> str:
@@ -39,3 +44,23 @@ def build_messages(system: str, history: Sequence[Turn], question: str) -> list[
     messages.extend({"role": turn.role, "content": turn.content} for turn in history)
     messages.append({"role": "user", "content": question})
     return messages
+
+
+def fit_history(history: Sequence[Turn], budget: int) -> list[Turn]:
+    """The most recent whole turns (a question and what answered it) that fit in `budget`.
+
+    Older turns are left out of the prompt, never deleted.
+    """
+    kept: list[Turn] = []
+    group: list[Turn] = []
+    for message in reversed(history):
+        group.insert(0, message)
+        if message.role != "user":
+            continue
+        cost = sum(m.tokens + MESSAGE_OVERHEAD for m in group)
+        if cost > budget:
+            break
+        budget -= cost
+        kept[:0] = group
+        group = []
+    return kept
