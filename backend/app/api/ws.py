@@ -93,7 +93,8 @@ async def chat_socket(
         metrics.refused("origin_refused")
         await websocket.close(POLICY_VIOLATION, "origin not allowed")  # before accept: HTTP 403
         return
-    if connections.draining:
+    if connections.draining:  # accepted first so the client sees 1001 and reconnects elsewhere
+        await websocket.accept()
         await websocket.close(GOING_AWAY, "server shutting down")
         return
     async with contextlib.AsyncExitStack() as stack:

@@ -133,10 +133,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return value
 
-    @field_validator("openrouter_api_key")
+    @field_validator("openrouter_api_key", "metrics_token")
     @classmethod
-    def _blank_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+    def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value and value.get_secret_value().strip() else None
+
+    @field_validator("redis_url", "prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def llm_configured(self) -> bool:

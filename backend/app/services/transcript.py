@@ -1,0 +1,209 @@
+"""Conversations in the database: questions and answers with what they cost.
+
+Each method is one short transaction, and budgets are checked inside the same
+transaction that stores the question, so nothing goes upstream once one is spent.
+"""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.errors import StorageUnavailableError
+from app.core.logger import get_logger
+from app.db.base import utcnow
+from app.db.repositories import ConversationRepository, MessageRepository, UsageRepository
+from app.db.tables import Message
+from app.models.websocket import DoneData, HistoryItem, Usage
+from app.services.guards import SERVICE_KEY, Budgets, client_counter
+from app.services.llm_client import Completion
+from app.services.metrics import Metrics
+from app.services.prompts import MESSAGE_OVERHEAD, REPLY_PRIMER, Turn
+from app.services.tokens import TokenCounter
+from app.services.turns import Answer, ChatSession, Client
+
+logger = get_logger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def _storage(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One short transaction; database failures become `storage_unavailable`."""
+    try:
+        async with sessions.begin() as session:
+            yield session
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        logger.error("storage failed: %s", exc)
+        raise StorageUnavailableError() from exc
+
+
+class Transcript:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        counter: TokenCounter,
+        *,
+        budgets: Budgets,
+        metrics: Metrics,
+        history_messages: int,
+        system_tokens: int,
+        model: str,
+    ) -> None:
+        self._sessions = sessions
+        self._counter = counter
+        self._budgets = budgets
+        self._metrics = metrics
+        self._history_messages = history_messages
+        self._system_tokens = system_tokens
+        self._model = model
+
+    async def history(self, conversation_id: uuid.UUID) -> list[HistoryItem] | None:
+        """The stored conversation's newest messages, or None when there is none."""
+        async with _storage(self._sessions) as db:
+            found = await ConversationRepository(db).get(conversation_id)
+            rows = await MessageRepository(db).list_recent(conversation_id, self._history_messages)
+        if found is None:
+            return None
+        return [
+            HistoryItem(role=row.role, content=row.content, created_at=row.created_at)
+            for row in rows
+        ]
+
+    async def store_question(
+        self, chat: ChatSession, question: str, tokens: int, client: Client
+    ) -> list[Turn]:
+        """Check budgets and store the question; returns the earlier messages."""
+        now = utcnow()
+        async with _storage(self._sessions) as db:
+            conversations, messages = ConversationRepository(db), MessageRepository(db)
+            conversation = await conversations.get(chat.id) if chat.stored else None
+            mine = client_counter(client.key)
+            spent = await UsageRepository(db).tokens_on(now.date(), [SERVICE_KEY, mine])
+            self._budgets.check(
+                questions=conversation.question_count if conversation else 0,
+                session=conversation.tokens_used if conversation else 0,
+                client_today=spent.get(mine, 0),
+                today=spent.get(SERVICE_KEY, 0),
+            )
+            if conversation is None:
+                rows: list[Message] = []
+                await conversations.create(chat.id, client.key)
+            else:
+                rows = await messages.list_recent(chat.id, self._history_messages)
+            await conversations.count_question(chat.id, now)
+            await messages.add(
+                Message(
+                    conversation_id=chat.id,
+                    role="user",
+                    content=question,
+                    tokens=tokens,
+                    created_at=now,
+                )
+            )
+        chat.stored = True
+        return [Turn(row.role, row.content, self._tokens_of(row)) for row in rows]
+
+    def _tokens_of(self, row: Message) -> int:
+        return row.tokens if row.tokens is not None else self._counter.count(row.content)
+
+    async def store_answer(
+        self,
+        chat: ChatSession,
+        client: Client,
+        history: list[Turn],
+        question_tokens: int,
+        answer: Answer,
+    ) -> DoneData | None:
+        """Store the answer, however it ended; the `done` payload when it ended well."""
+        now = asyncio.get_running_loop().time()
+        content = "".join(answer.parts)
+        content_tokens = self._counter.count(content)
+        usage = self._usage(history, question_tokens, content_tokens, answer.completion)
+        model = (answer.completion and answer.completion.model) or self._model
+        row = Message(
+            conversation_id=chat.id,
+            role="assistant",
+            content=content,
+            created_at=utcnow(),
+            model=model,
+            finish_reason=answer.reason(),
+            error_code=answer.error.code if answer.error else None,
+            tokens=content_tokens,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            latency_ms=_ms(now - answer.started),
+            first_token_ms=_ms(answer.first_token_at - answer.started)
+            if answer.first_token_at is not None
+            else None,
+        )
+        async with _storage(self._sessions) as db:
+            await MessageRepository(db).add(row)
+            await ConversationRepository(db).add_tokens(chat.id, usage.total_tokens, row.created_at)
+            await UsageRepository(db).add(
+                row.created_at.date(), [SERVICE_KEY, client_counter(client.key)], usage.total_tokens
+            )
+        self._report(row, answer)
+        if answer.error is not None or row.finish_reason == "interrupted":
+            return None
+        return DoneData(
+            content=content,
+            finish_reason=answer.reason(),
+            usage=usage,
+            model=model,
+            latency_ms=row.latency_ms or 0,
+        )
+
+    def _report(self, row: Message, answer: Answer) -> None:
+        outcome = row.error_code or row.finish_reason or "stop"
+        first_token_s = (row.first_token_ms or 0) / 1000 if row.first_token_ms is not None else None
+        self._metrics.question_finished(
+            outcome,
+            first_token_s,
+            (row.latency_ms or 0) / 1000,
+            row.prompt_tokens or 0,
+            row.completion_tokens or 0,
+        )
+        logger.info(
+            "answer %s: %s ms, first token %s ms, %s+%s tokens, model %s",
+            outcome,
+            row.latency_ms,
+            row.first_token_ms,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.model,
+            extra={
+                "outcome": outcome,
+                "latency_ms": row.latency_ms,
+                "first_token_ms": row.first_token_ms,
+                "prompt_tokens": row.prompt_tokens,
+                "completion_tokens": row.completion_tokens,
+                "model": row.model,
+            },
+        )
+
+    def _usage(
+        self,
+        history: list[Turn],
+        question_tokens: int,
+        content_tokens: int,
+        completion: Completion | None,
+    ) -> Usage:
+        """The provider's reported usage, or our own count where it reported none."""
+        if completion is not None and completion.usage is not None:
+            prompt, generated = completion.usage.prompt_tokens, completion.usage.completion_tokens
+        else:
+            earlier = sum(turn.tokens + MESSAGE_OVERHEAD for turn in history)
+            question = question_tokens + MESSAGE_OVERHEAD
+            prompt = self._system_tokens + earlier + question + REPLY_PRIMER
+            generated = content_tokens
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=generated, total_tokens=prompt + generated
+        )
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
