@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_retry_max_wait: Seconds = 10.0
     llm_max_connections: int = Field(200, ge=1, le=10_000)
+    llm_fallback_models: Annotated[list[str], NoDecode] = []
+    fallback_mode: Literal["excerpts", "error"] = "excerpts"
+    excerpt_passages: int = Field(3, ge=1, le=20)
     app_url: str = "https://github.com/resume-chatbot"
     app_title: str = "Resume Chatbot"
 
@@ -95,7 +98,7 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("trusted_proxies", "allowed_origins", mode="before")
+    @field_validator("trusted_proxies", "allowed_origins", "llm_fallback_models", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
