@@ -28,10 +28,12 @@ from app.core.logger import get_logger, setup_logging
 from app.db.migrate import upgrade_database
 from app.db.session import create_engine, create_session_factory
 from app.services.client_ip import Network, parse_trusted
-from app.services.conversation import ConversationService, Limits
+from app.services.conversation import Answerers, ConversationService, Limits
+from app.services.excerpts import ExcerptIndex
 from app.services.guards import Budgets
 from app.services.llm_client import LLMClient, create_http_client
 from app.services.metrics import Metrics
+from app.services.model_chain import ModelChain
 from app.services.prompts import system_prompt
 from app.services.rate_limit import RateLimiter
 from app.services.resume_loader import Resume, load_resume
@@ -91,9 +93,21 @@ def _build_service(
     limiter: RateLimiter,
     metrics: Metrics,
 ) -> ConversationService:
+    excerpts = ExcerptIndex.build(resume) if settings.fallback_mode == "excerpts" else None
+    answers = Answerers(
+        chain=ModelChain(
+            LLMClient(http, settings),
+            settings.llm_model,
+            settings.llm_fallback_models,
+            native_routing=settings.provider_routes_fallbacks,
+        ),
+        model_configured=settings.llm_configured,
+        excerpts=excerpts,
+        excerpt_passages=settings.excerpt_passages,
+    )
     service = ConversationService(
         create_session_factory(engine),
-        LLMClient(http, settings),
+        answers,
         TokenCounter(settings.token_encoding),
         system_prompt(resume.owner_name, resume.text),
         limits=Limits(
@@ -174,7 +188,7 @@ def _log_ready(
         resume.format,
         service.system_tokens,
         settings.llm_model,
-        "" if settings.llm_configured else " (NOT CONFIGURED: set OPENROUTER_API_KEY)",
+        "" if settings.llm_configured else f" (NO KEY: answering in {settings.answer_mode} mode)",
         engine.url.render_as_string(hide_password=True),
         limiter.storage_name,
     )

@@ -77,7 +77,9 @@ async def test_metrics_count_a_scripted_session(
 ) -> None:
     fake_llm.script(Reply(), Reply(status=500), Reply(status=500), Reply(status=500))
     settings = make_settings(
-        rate_limit_questions_per_session="2/minute", budget_tokens_per_session=0
+        rate_limit_questions_per_session="2/minute",
+        budget_tokens_per_session=0,
+        fallback_mode="error",
     )
     async with running_app(settings) as port, chat(port) as client:
         await client.ask("Answered?")

@@ -1,4 +1,8 @@
-"""Provider failures reach the visitor as named error codes; nothing stored is lost."""
+"""Provider failures reach the visitor as named error codes; nothing stored is lost.
+
+Resume-excerpt answers are switched off here (FALLBACK_MODE=error); test_fallback.py
+covers them.
+"""
 
 import socket
 
@@ -30,7 +34,10 @@ async def test_provider_failure_is_reported_and_the_socket_stays_usable(
 ) -> None:
     fake_llm.script(*replies)
     settings = make_settings(
-        llm_first_token_timeout=1.5, llm_chunk_timeout=0.5, llm_retry_max_wait=0.1
+        llm_first_token_timeout=1.5,
+        llm_chunk_timeout=0.5,
+        llm_retry_max_wait=0.1,
+        fallback_mode="error",
     )
     async with running_app(settings) as port:
         async with chat(port) as client:
@@ -64,7 +71,9 @@ async def test_unreachable_provider_is_llm_unavailable(make_settings: SettingsFa
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    settings = make_settings(openrouter_base_url=f"http://127.0.0.1:{closed_port}/v1")
+    settings = make_settings(
+        openrouter_base_url=f"http://127.0.0.1:{closed_port}/v1", fallback_mode="error"
+    )
     async with running_app(settings) as port, chat(port) as client:
         answer = await client.ask("Anyone?")
     assert answer.final["data"]["code"] == "llm_unavailable"
@@ -74,7 +83,9 @@ async def test_missing_api_key_says_what_the_owner_must_do(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
     settings = make_settings(
-        openrouter_api_key=None, openrouter_base_url="https://openrouter.ai/api/v1"
+        openrouter_api_key=None,
+        openrouter_base_url="https://openrouter.ai/api/v1",
+        fallback_mode="error",
     )
     async with running_app(settings) as port, chat(port) as client:
         answer = await client.ask("Hello?")
@@ -87,7 +98,7 @@ async def test_the_api_key_never_reaches_logs_or_clients(
     make_settings: SettingsFactory, fake_llm: FakeLLM, capfd: pytest.CaptureFixture[str]
 ) -> None:
     fake_llm.script(Reply(status=401), Reply(status=500), Reply(status=500), Reply(status=500))
-    settings = make_settings(log_level="DEBUG")
+    settings = make_settings(log_level="DEBUG", fallback_mode="error")
     async with running_app(settings) as port, chat(port) as client:
         refused = await client.ask("One?")
         broken = await client.ask("Two?")

@@ -15,6 +15,7 @@ async def test_liveness_and_readiness_when_everything_is_up(
     assert ready.status_code == 200
     body = ready.json()
     assert body["status"] == "ready"
+    assert body["mode"] == "model"
     assert {name: c["ok"] for name, c in body["components"].items()} == {
         "database": True,
         "resume": True,
@@ -23,17 +24,20 @@ async def test_liveness_and_readiness_when_everything_is_up(
     assert "Maya Lindqvist" in body["components"]["resume"]["detail"]
 
 
-async def test_readiness_is_503_until_a_model_is_configured(
+async def test_readiness_is_503_without_a_model_when_excerpts_are_off(
     make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(
-        openrouter_api_key=None, openrouter_base_url="https://openrouter.ai/api/v1"
+        openrouter_api_key=None,
+        openrouter_base_url="https://openrouter.ai/api/v1",
+        fallback_mode="error",
     )
     async with running_app(settings) as port, httpx.AsyncClient() as http:
         ready = await http.get(f"http://127.0.0.1:{port}/health/ready")
     assert ready.status_code == 503
     body = ready.json()
     assert body["status"] == "not_ready"
+    assert body["mode"] == "unavailable"
     assert body["components"]["llm"] == {"ok": False, "detail": "OPENROUTER_API_KEY is not set"}
     assert body["components"]["database"]["ok"] is True
 

@@ -2,7 +2,7 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.api.deps import ConnectionsDep, EngineDep, LimiterDep, ResumeDep, SettingsDep
@@ -21,6 +21,10 @@ class Component(BaseModel):
 
 class Readiness(BaseModel):
     status: str
+    mode: str = Field(
+        description="What answers visitors: `model`, `resume_excerpt` (no model configured: "
+        "answers are passages of the resume) or `unavailable`."
+    )
     components: dict[str, Component]
 
 
@@ -46,8 +50,8 @@ async def readiness(
         "database": await _database(engine),
         "resume": Component(ok=True, detail=f"{resume.owner_name} ({resume.format})"),
         "llm": Component(
-            ok=settings.llm_configured,
-            detail=settings.llm_model
+            ok=settings.answer_mode != "unavailable",
+            detail=", ".join([settings.llm_model, *settings.llm_fallback_models])
             if settings.llm_configured
             else "OPENROUTER_API_KEY is not set",
         ),
@@ -58,7 +62,9 @@ async def readiness(
     if connections.draining:
         components["server"] = Component(ok=False, detail="shutting down")
     ready = all(component.ok for component in components.values())
-    body = Readiness(status="ready" if ready else "not_ready", components=components)
+    body = Readiness(
+        status="ready" if ready else "not_ready", mode=settings.answer_mode, components=components
+    )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 

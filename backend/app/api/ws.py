@@ -66,7 +66,7 @@ class SocketSink:
             self.open = False
 
     async def event(self, event: BaseModel) -> None:
-        await self.send(event.model_dump_json(exclude_none=True))
+        await self.send(event.model_dump_json())
 
     async def chunk(self, text: str) -> None:
         await self.send(json.dumps({"type": "chunk", "data": text}))
@@ -75,7 +75,7 @@ class SocketSink:
         await self.event(DoneEvent(data=data))
 
     async def error(self, error: AppError) -> None:
-        await self.event(error_event(error))
+        await self.send(error_event(error).model_dump_json(exclude_none=True))
 
 
 @router.websocket("/ws")

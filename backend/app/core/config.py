@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     llm_max_connections: int = Field(200, ge=1, le=10_000)
     llm_fallback_models: Annotated[list[str], NoDecode] = []
     fallback_mode: Literal["excerpts", "error"] = "excerpts"
+    # "provider": send the list for the provider to route (OpenRouter's `models`);
+    # "client": try each model in turn; "auto": provider for OpenRouter, else client.
+    llm_fallback_routing: Literal["auto", "provider", "client"] = "auto"
     excerpt_passages: int = Field(3, ge=1, le=20)
     app_url: str = "https://github.com/resume-chatbot"
     app_title: str = "Resume Chatbot"
@@ -145,6 +148,19 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def provider_routes_fallbacks(self) -> bool:
+        if self.llm_fallback_routing == "auto":
+            return self.openrouter_base_url.startswith(OPENROUTER_BASE_URL)
+        return self.llm_fallback_routing == "provider"
+
+    @property
+    def answer_mode(self) -> str:
+        """What answers visitors: the model, the resume's excerpts, or nobody."""
+        if self.llm_configured:
+            return "model"
+        return "resume_excerpt" if self.fallback_mode == "excerpts" else "unavailable"
 
     @property
     def llm_configured(self) -> bool:

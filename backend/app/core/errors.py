@@ -61,6 +61,10 @@ class LLMUnavailableError(AppError):
     default_message = "The assistant is unavailable right now. Please try again shortly."
 
 
+class LLMRejectedError(LLMUnavailableError):
+    """Not configured, or the provider refused the credentials: another model will not help."""
+
+
 class LLMTimeoutError(AppError):
     code = "llm_timeout"
     status_code = 504

@@ -78,8 +78,15 @@ def setup_logging(level: str, fmt: Literal["text", "json"] = "text") -> None:
     for previous in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(previous)
     root.addHandler(handler)
+    handler.setLevel(logging.DEBUG)
+    # Other libraries speak up only for warnings (bm25s, for one, narrates at DEBUG).
+    handler.addFilter(lambda record: record.levelno >= logging.WARNING or _is_ours(record))
     # httpx logs every request URL at INFO; keep it for debugging only.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _is_ours(record: logging.LogRecord) -> bool:
+    return record.name.split(".")[0] in ("app", "uvicorn")
 
 
 def get_logger(name: str) -> logging.Logger:

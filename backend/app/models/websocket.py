@@ -63,6 +63,7 @@ class DoneData(BaseModel):
     usage: Usage
     model: str | None = None
     latency_ms: int
+    source: Literal["model", "resume_excerpt"] = "model"
 
 
 class ErrorData(BaseModel):

@@ -19,14 +19,18 @@ from app.core.errors import (
     AppError,
     BudgetExceededError,
     InvalidMessageError,
+    LLMTimeoutError,
+    LLMUnavailableError,
     MessageTooLongError,
     RateLimitedError,
     SessionLimitError,
 )
 from app.core.logger import get_logger
+from app.services.excerpts import ExcerptIndex
 from app.services.guards import Budgets
-from app.services.llm_client import Completion, LLMClient
+from app.services.llm_client import Completion, TokenUsage
 from app.services.metrics import Metrics
+from app.services.model_chain import ModelChain
 from app.services.prompts import (
     MESSAGE_OVERHEAD,
     REPLY_PRIMER,
@@ -45,6 +49,16 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
+class Answerers:
+    """Who answers: the model chain, and the resume's excerpts when no model can."""
+
+    chain: ModelChain
+    model_configured: bool
+    excerpts: ExcerptIndex | None
+    excerpt_passages: int
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     max_message_chars: int
     max_message_tokens: int
@@ -57,7 +71,7 @@ class ConversationService:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        llm: LLMClient,
+        answers: Answerers,
         counter: TokenCounter,
         system_prompt: str,
         *,
@@ -66,7 +80,7 @@ class ConversationService:
         limiter: RateLimiter,
         metrics: Metrics,
     ) -> None:
-        self._llm = llm
+        self._answers = answers
         self._counter = counter
         self._system_prompt = system_prompt
         self.system_tokens = counter.count(system_prompt) + MESSAGE_OVERHEAD
@@ -80,7 +94,7 @@ class ConversationService:
             metrics=metrics,
             history_messages=limits.history_messages,
             system_tokens=self.system_tokens,
-            model=llm.model,
+            model=answers.chain.primary,
         )
         self._turns: set[asyncio.Task[None]] = set()
         self._shutdown_deadline: float | None = None
@@ -193,7 +207,7 @@ class ConversationService:
         logger.debug(
             "question: %s (%d of %d earlier messages kept)", question, len(kept), len(history)
         )
-        turn.stream_task = asyncio.create_task(self._stream(messages, answer, sink))
+        turn.stream_task = asyncio.create_task(self._stream(messages, question, answer, sink))
         if turn.cancel_requested:  # cancelled while the question was being stored
             turn.stream_task.cancel()
         try:
@@ -217,20 +231,47 @@ class ConversationService:
         await (sink.done(done) if done is not None else sink.error(answer.error or AppError()))
 
     async def _stream(
+        self, messages: list[dict[str, str]], question: str, answer: Answer, sink: TurnSink
+    ) -> Completion:
+        """The model's answer, or when no model can answer, the resume's own words."""
+        if self._answers.model_configured or self._answers.excerpts is None:
+            try:
+                return await self._stream_model(messages, answer, sink)
+            except (LLMUnavailableError, LLMTimeoutError) as error:
+                if answer.parts or self._answers.excerpts is None:
+                    raise
+                logger.warning("answering from the resume: the model failed (%s)", error.code)
+                self._metrics.upstream_error(error.code)
+        return await self._stream_excerpts(question, answer, sink)
+
+    async def _stream_model(
         self, messages: list[dict[str, str]], answer: Answer, sink: TurnSink
     ) -> Completion:
         completion: Completion | None = None
-        async with contextlib.aclosing(self._llm.stream_chat(messages)) as stream:
+        async with contextlib.aclosing(self._answers.chain.stream(messages)) as stream:
             async for item in stream:
                 if isinstance(item, Completion):
                     completion = item
                     continue
-                if answer.first_token_at is None:
-                    answer.first_token_at = asyncio.get_running_loop().time()
-                answer.parts.append(item)
+                _record(answer, item)
                 await sink.chunk(item)
         assert completion is not None, "stream_chat always ends with a Completion"
         return completion
+
+    async def _stream_excerpts(self, question: str, answer: Answer, sink: TurnSink) -> Completion:
+        assert self._answers.excerpts is not None
+        answer.source = "resume_excerpt"
+        text = self._answers.excerpts.answer(question, self._answers.excerpt_passages)
+        for line in text.splitlines(keepends=True):
+            _record(answer, line)
+            await sink.chunk(line)
+        return Completion("stop", TokenUsage(0, 0), None)
+
+
+def _record(answer: Answer, text: str) -> None:
+    if answer.first_token_at is None:
+        answer.first_token_at = asyncio.get_running_loop().time()
+    answer.parts.append(text)
 
 
 def _parse_uuid(value: str | None) -> uuid.UUID | None:

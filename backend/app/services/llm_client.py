@@ -26,7 +26,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from app.core.config import Settings
-from app.core.errors import LLMTimeoutError, LLMUnavailableError
+from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
 from app.core.logger import get_logger
 
 logger = get_logger(__name__)
@@ -124,9 +124,19 @@ class LLMClient:
     def model(self) -> str:
         return self._settings.llm_model
 
-    async def stream_chat(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[StreamItem]:
+    async def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        model: str | None = None,
+        route: Sequence[str] = (),
+    ) -> AsyncGenerator[StreamItem]:
+        """Stream one answer from `model` (default LLM_MODEL).
+
+        `route` lists models for the provider itself to try in order (OpenRouter's
+        `models` parameter); the chunks then name the model that answered.
+        """
         if not self._settings.llm_configured:
-            raise LLMUnavailableError(
+            raise LLMRejectedError(
                 "The assistant is not configured yet: the owner has to set OPENROUTER_API_KEY."
             )
         loop = asyncio.get_running_loop()
@@ -134,7 +144,8 @@ class LLMClient:
         first_token_deadline = min(end, loop.time() + self._settings.llm_first_token_timeout)
         try:
             async with asyncio.timeout_at(first_token_deadline):
-                response = await self._open_stream(self._payload(messages), first_token_deadline)
+                payload = self._payload(messages, model or self.model, route)
+                response = await self._open_stream(payload, first_token_deadline)
         except TimeoutError as exc:
             raise LLMTimeoutError() from exc
         try:
@@ -143,9 +154,12 @@ class LLMClient:
         finally:
             await response.aclose()
 
-    def _payload(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
-        return {
-            "model": self._settings.llm_model,
+    def _payload(
+        self, messages: Sequence[ChatMessage], model: str, route: Sequence[str]
+    ) -> dict[str, Any]:
+        extra = {"models": list(route)} if route else {}
+        return extra | {
+            "model": model,
             "messages": list(messages),
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -297,7 +311,7 @@ def _status_error(exc: UpstreamStatusError) -> LLMUnavailableError:
             "The assistant is receiving too many requests right now. Please try again shortly."
         )
     if exc.status in (401, 402, 403):
-        return LLMUnavailableError(
+        return LLMRejectedError(
             "The assistant is unavailable: the model provider refused its credentials or credit."
         )
     return LLMUnavailableError(

@@ -123,13 +123,16 @@ class Transcript:
         content = "".join(answer.parts)
         content_tokens = self._counter.count(content)
         usage = self._usage(history, question_tokens, content_tokens, answer.completion)
-        model = (answer.completion and answer.completion.model) or self._model
+        model: str | None = None
+        if answer.source == "model":
+            model = (answer.completion and answer.completion.model) or self._model
         row = Message(
             conversation_id=chat.id,
             role="assistant",
             content=content,
             created_at=utcnow(),
             model=model,
+            source=answer.source,
             finish_reason=answer.reason(),
             error_code=answer.error.code if answer.error else None,
             tokens=content_tokens,
@@ -155,6 +158,7 @@ class Transcript:
             usage=usage,
             model=model,
             latency_ms=row.latency_ms or 0,
+            source=answer.source,
         )
 
     def _report(self, row: Message, answer: Answer) -> None:

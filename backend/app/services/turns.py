@@ -71,6 +71,7 @@ class Answer:
     completion: Completion | None = None
     error: AppError | None = None
     finish_reason: str | None = None
+    source: str = "model"
 
     def reason(self) -> str:
         if self.error is not None:
