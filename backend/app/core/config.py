@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     ws_idle_timeout: Seconds = 300.0
     max_turns_per_session: int = Field(50, ge=1)
 
+    # Owner and operator routes (all 404 while ADMIN_TOKEN is unset), retention, profile.
+    admin_token: SecretStr | None = None
+    retention_days: int = Field(0, ge=0)  # 0 keeps conversations forever
+    retention_check_hours: float = Field(6.0, gt=0)
+    llm_prompt_price_per_mtok: float = Field(0.15, ge=0)  # USD per million prompt tokens
+    llm_completion_price_per_mtok: float = Field(0.60, ge=0)
+    greeting: str = ""
+    starter_questions: Annotated[list[str], NoDecode] = []
+
     # Operations.
     debug: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -106,6 +115,14 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("starter_questions", mode="before")
+    @classmethod
+    def _split_bars(cls, value: object) -> object:
+        """Questions contain commas, so STARTER_QUESTIONS separates them with `|`."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split("|") if part.strip()]
         return value
 
     @field_validator("trusted_proxies")
@@ -139,7 +156,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return value
 
-    @field_validator("openrouter_api_key", "metrics_token")
+    @field_validator("openrouter_api_key", "metrics_token", "admin_token")
     @classmethod
     def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value and value.get_secret_value().strip() else None
