@@ -29,13 +29,12 @@ from app.db.migrate import upgrade_database
 from app.db.session import create_engine, create_session_factory
 from app.services.client_ip import Network, parse_trusted
 from app.services.conversation import Answerers, ConversationService, Limits
-from app.services.excerpts import ExcerptIndex
 from app.services.guards import Budgets
 from app.services.llm_client import LLMClient, create_http_client
 from app.services.metrics import Metrics
 from app.services.model_chain import ModelChain
-from app.services.prompts import system_prompt
 from app.services.rate_limit import RateLimiter
+from app.services.resume_context import ResumeContext
 from app.services.resume_loader import Resume, load_resume
 from app.services.tokens import TokenCounter
 
@@ -53,7 +52,6 @@ one `done` (or an `error` with a stable `code`). See the README for the full pro
 
 class AppState(TypedDict):
     settings: Settings
-    resume: Resume
     engine: AsyncEngine
     service: ConversationService
     limiter: RateLimiter
@@ -72,19 +70,6 @@ async def _prepare_database(engine: AsyncEngine, settings: Settings) -> None:
         raise StartupError(f"Cannot prepare the database {where}: {exc}") from exc
 
 
-def _check_context_room(settings: Settings, service: ConversationService) -> None:
-    """The system prompt, the resume, a longest question and a longest answer must fit."""
-    room = service.history_budget(settings.max_message_tokens)
-    if room < 0:
-        raise StartupError(
-            f"The system prompt and resume take {service.system_tokens} tokens; with "
-            f"LLM_MAX_TOKENS={settings.llm_max_tokens} and "
-            f"MAX_MESSAGE_TOKENS={settings.max_message_tokens} that is {-room} tokens over "
-            f"LLM_CONTEXT_TOKENS={settings.llm_context_tokens}. Raise LLM_CONTEXT_TOKENS "
-            "or shorten the resume."
-        )
-
-
 def _build_service(
     settings: Settings,
     engine: AsyncEngine,
@@ -93,7 +78,7 @@ def _build_service(
     limiter: RateLimiter,
     metrics: Metrics,
 ) -> ConversationService:
-    excerpts = ExcerptIndex.build(resume) if settings.fallback_mode == "excerpts" else None
+    counter = TokenCounter(settings.token_encoding)
     answers = Answerers(
         chain=ModelChain(
             LLMClient(http, settings),
@@ -102,14 +87,14 @@ def _build_service(
             native_routing=settings.provider_routes_fallbacks,
         ),
         model_configured=settings.llm_configured,
-        excerpts=excerpts,
         excerpt_passages=settings.excerpt_passages,
     )
-    service = ConversationService(
+    context = ResumeContext.build(resume, counter, excerpts=settings.fallback_mode == "excerpts")
+    return ConversationService(
         create_session_factory(engine),
         answers,
-        TokenCounter(settings.token_encoding),
-        system_prompt(resume.owner_name, resume.text),
+        counter,
+        context,
         limits=Limits(
             max_message_chars=settings.max_message_chars,
             max_message_tokens=settings.max_message_tokens,
@@ -121,8 +106,6 @@ def _build_service(
         limiter=limiter,
         metrics=metrics,
     )
-    _check_context_room(settings, service)
-    return service
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -148,7 +131,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             _log_ready(current, resume, engine, service, limiter)
             yield AppState(
                 settings=current,
-                resume=resume,
                 engine=engine,
                 service=service,
                 limiter=limiter,
@@ -186,7 +168,7 @@ def _log_ready(
         "database %s, limits in %s",
         resume.owner_name,
         resume.format,
-        service.system_tokens,
+        service.context.system_tokens,
         settings.llm_model,
         "" if settings.llm_configured else f" (NO KEY: answering in {settings.answer_mode} mode)",
         engine.url.render_as_string(hide_password=True),

@@ -12,7 +12,6 @@ from app.services.client_ip import ip_of
 from app.services.conversation import ConversationService
 from app.services.metrics import Metrics
 from app.services.rate_limit import RateLimiter
-from app.services.resume_loader import Resume
 from app.services.turns import Client
 
 
@@ -29,11 +28,6 @@ def get_service(conn: HTTPConnection) -> ConversationService:
 def get_engine(conn: HTTPConnection) -> AsyncEngine:
     engine: AsyncEngine = conn.state.engine
     return engine
-
-
-def get_resume(conn: HTTPConnection) -> Resume:
-    resume: Resume = conn.state.resume
-    return resume
 
 
 def get_limiter(conn: HTTPConnection) -> RateLimiter:
@@ -59,7 +53,6 @@ def get_client(conn: HTTPConnection) -> Client:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[ConversationService, Depends(get_service)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
-ResumeDep = Annotated[Resume, Depends(get_resume)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ConnectionsDep = Annotated[ConnectionRegistry, Depends(get_connections)]

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from app.api.deps import ConnectionsDep, EngineDep, LimiterDep, ResumeDep, SettingsDep
+from app.api.deps import ConnectionsDep, EngineDep, LimiterDep, ServiceDep, SettingsDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -41,14 +41,16 @@ async def liveness() -> Liveness:
 )
 async def readiness(
     engine: EngineDep,
-    resume: ResumeDep,
+    service: ServiceDep,
     settings: SettingsDep,
     limiter: LimiterDep,
     connections: ConnectionsDep,
 ) -> JSONResponse:
     components = {
         "database": await _database(engine),
-        "resume": Component(ok=True, detail=f"{resume.owner_name} ({resume.format})"),
+        "resume": Component(
+            ok=True, detail=f"{service.resume.owner_name} ({service.resume.format})"
+        ),
         "llm": Component(
             ok=settings.answer_mode != "unavailable",
             detail=", ".join([settings.llm_model, *settings.llm_fallback_models])

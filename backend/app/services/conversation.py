@@ -12,6 +12,7 @@ import contextlib
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,6 +39,8 @@ from app.services.prompts import (
     fit_history,
 )
 from app.services.rate_limit import RateLimiter
+from app.services.resume_context import ResumeContext
+from app.services.resume_loader import Resume, load_resume
 from app.services.tokens import TokenCounter
 from app.services.transcript import Transcript
 from app.services.turns import ActiveTurn, Answer, ChatSession, Client, OpenedSession, TurnSink
@@ -54,7 +57,6 @@ class Answerers:
 
     chain: ModelChain
     model_configured: bool
-    excerpts: ExcerptIndex | None
     excerpt_passages: int
 
 
@@ -73,7 +75,7 @@ class ConversationService:
         sessions: async_sessionmaker[AsyncSession],
         answers: Answerers,
         counter: TokenCounter,
-        system_prompt: str,
+        context: ResumeContext,
         *,
         limits: Limits,
         budgets: Budgets,
@@ -82,8 +84,6 @@ class ConversationService:
     ) -> None:
         self._answers = answers
         self._counter = counter
-        self._system_prompt = system_prompt
-        self.system_tokens = counter.count(system_prompt) + MESSAGE_OVERHEAD
         self._limits = limits
         self._limiter = limiter
         self._metrics = metrics
@@ -93,18 +93,43 @@ class ConversationService:
             budgets=budgets,
             metrics=metrics,
             history_messages=limits.history_messages,
-            system_tokens=self.system_tokens,
             model=answers.chain.primary,
         )
         self._turns: set[asyncio.Task[None]] = set()
         self._shutdown_deadline: float | None = None
+        self._use(context)
 
-    def history_budget(self, question_tokens: int) -> int:
+    @property
+    def resume(self) -> Resume:
+        return self.context.resume
+
+    def _use(self, context: ResumeContext) -> None:
+        """Adopt a resume, provided a longest question and answer still fit beside it."""
+        room = self._history_budget(context, self._limits.max_message_tokens)
+        context.check_room(
+            room,
+            context_tokens=self._limits.context_tokens,
+            answer_tokens=self._limits.max_answer_tokens,
+        )
+        self.context = context
+
+    async def reload_resume(self, path: Path, max_bytes: int) -> Resume:
+        """Load the resume file again; a broken one raises and leaves the old one in use."""
+        resume = await asyncio.to_thread(load_resume, path, max_bytes)
+        excerpts = self.context.excerpts is not None
+        built = await asyncio.to_thread(
+            ResumeContext.build, resume, self._counter, excerpts=excerpts
+        )
+        self._use(built)
+        logger.info("resume reloaded: %s (%s)", resume.owner_name, resume.format)
+        return resume
+
+    def _history_budget(self, context: ResumeContext, question_tokens: int) -> int:
         """Tokens left for earlier turns once the system prompt, question and answer fit."""
         return (
             self._limits.context_tokens
             - self._limits.max_answer_tokens
-            - self.system_tokens
+            - context.system_tokens
             - (question_tokens + MESSAGE_OVERHEAD)
             - REPLY_PRIMER
         )
@@ -202,8 +227,16 @@ class ConversationService:
     ) -> None:
         answer = Answer(started=asyncio.get_running_loop().time())
         history = await self._transcript.store_question(chat, question, tokens, client)
-        kept = fit_history(history, self.history_budget(tokens))
-        messages = build_messages(self._system_prompt, kept, question)
+        context = self.context
+        kept = fit_history(history, self._history_budget(context, tokens))
+        messages = build_messages(context.system_prompt, kept, question)
+        answer.prompt_estimate = (
+            context.system_tokens
+            + sum(turn.tokens + MESSAGE_OVERHEAD for turn in kept)
+            + tokens
+            + MESSAGE_OVERHEAD
+            + REPLY_PRIMER
+        )
         logger.debug(
             "question: %s (%d of %d earlier messages kept)", question, len(kept), len(history)
         )
@@ -215,16 +248,14 @@ class ConversationService:
         except asyncio.CancelledError:
             if not turn.cancel_requested or _cancelling():
                 answer.finish_reason = "interrupted"
-                await asyncio.shield(
-                    self._transcript.store_answer(chat, client, kept, tokens, answer)
-                )
+                await asyncio.shield(self._transcript.store_answer(chat, client, answer))
                 raise
             answer.finish_reason = "cancelled"
         except AppError as error:
             answer.error = error
             self._metrics.upstream_error(error.code)
         try:
-            done = await self._transcript.store_answer(chat, client, kept, tokens, answer)
+            done = await self._transcript.store_answer(chat, client, answer)
         except AppError as error:
             await sink.error(error)
             return
@@ -234,15 +265,16 @@ class ConversationService:
         self, messages: list[dict[str, str]], question: str, answer: Answer, sink: TurnSink
     ) -> Completion:
         """The model's answer, or when no model can answer, the resume's own words."""
-        if self._answers.model_configured or self._answers.excerpts is None:
+        excerpts = self.context.excerpts
+        if self._answers.model_configured or excerpts is None:
             try:
                 return await self._stream_model(messages, answer, sink)
             except (LLMUnavailableError, LLMTimeoutError) as error:
-                if answer.parts or self._answers.excerpts is None:
+                if answer.parts or excerpts is None:
                     raise
                 logger.warning("answering from the resume: the model failed (%s)", error.code)
                 self._metrics.upstream_error(error.code)
-        return await self._stream_excerpts(question, answer, sink)
+        return await self._stream_excerpts(excerpts, question, answer, sink)
 
     async def _stream_model(
         self, messages: list[dict[str, str]], answer: Answer, sink: TurnSink
@@ -258,10 +290,11 @@ class ConversationService:
         assert completion is not None, "stream_chat always ends with a Completion"
         return completion
 
-    async def _stream_excerpts(self, question: str, answer: Answer, sink: TurnSink) -> Completion:
-        assert self._answers.excerpts is not None
+    async def _stream_excerpts(
+        self, excerpts: ExcerptIndex, question: str, answer: Answer, sink: TurnSink
+    ) -> Completion:
         answer.source = "resume_excerpt"
-        text = self._answers.excerpts.answer(question, self._answers.excerpt_passages)
+        text = excerpts.answer(question, self._answers.excerpt_passages)
         for line in text.splitlines(keepends=True):
             _record(answer, line)
             await sink.chunk(line)

@@ -19,9 +19,8 @@ from app.db.repositories import ConversationRepository, MessageRepository, Usage
 from app.db.tables import Message
 from app.models.websocket import DoneData, HistoryItem, Usage
 from app.services.guards import SERVICE_KEY, Budgets, client_counter
-from app.services.llm_client import Completion
 from app.services.metrics import Metrics
-from app.services.prompts import MESSAGE_OVERHEAD, REPLY_PRIMER, Turn
+from app.services.prompts import Turn
 from app.services.tokens import TokenCounter
 from app.services.turns import Answer, ChatSession, Client
 
@@ -50,7 +49,6 @@ class Transcript:
         budgets: Budgets,
         metrics: Metrics,
         history_messages: int,
-        system_tokens: int,
         model: str,
     ) -> None:
         self._sessions = sessions
@@ -58,7 +56,6 @@ class Transcript:
         self._budgets = budgets
         self._metrics = metrics
         self._history_messages = history_messages
-        self._system_tokens = system_tokens
         self._model = model
 
     async def history(self, conversation_id: uuid.UUID) -> list[HistoryItem] | None:
@@ -114,15 +111,13 @@ class Transcript:
         self,
         chat: ChatSession,
         client: Client,
-        history: list[Turn],
-        question_tokens: int,
         answer: Answer,
     ) -> DoneData | None:
         """Store the answer, however it ended; the `done` payload when it ended well."""
         now = asyncio.get_running_loop().time()
         content = "".join(answer.parts)
         content_tokens = self._counter.count(content)
-        usage = self._usage(history, question_tokens, content_tokens, answer.completion)
+        usage = _usage(answer, content_tokens)
         model: str | None = None
         if answer.source == "model":
             model = (answer.completion and answer.completion.model) or self._model
@@ -189,24 +184,15 @@ class Transcript:
             },
         )
 
-    def _usage(
-        self,
-        history: list[Turn],
-        question_tokens: int,
-        content_tokens: int,
-        completion: Completion | None,
-    ) -> Usage:
-        """The provider's reported usage, or our own count where it reported none."""
-        if completion is not None and completion.usage is not None:
-            prompt, generated = completion.usage.prompt_tokens, completion.usage.completion_tokens
-        else:
-            earlier = sum(turn.tokens + MESSAGE_OVERHEAD for turn in history)
-            question = question_tokens + MESSAGE_OVERHEAD
-            prompt = self._system_tokens + earlier + question + REPLY_PRIMER
-            generated = content_tokens
-        return Usage(
-            prompt_tokens=prompt, completion_tokens=generated, total_tokens=prompt + generated
-        )
+
+def _usage(answer: Answer, content_tokens: int) -> Usage:
+    """The provider's reported usage, or our own count where it reported none."""
+    reported = answer.completion.usage if answer.completion else None
+    if reported is not None:
+        prompt, generated = reported.prompt_tokens, reported.completion_tokens
+    else:
+        prompt, generated = answer.prompt_estimate, content_tokens
+    return Usage(prompt_tokens=prompt, completion_tokens=generated, total_tokens=prompt + generated)
 
 
 def _ms(seconds: float) -> int:

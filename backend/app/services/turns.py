@@ -72,6 +72,7 @@ class Answer:
     error: AppError | None = None
     finish_reason: str | None = None
     source: str = "model"
+    prompt_estimate: int = 0  # our count of the prompt, for providers that report no usage
 
     def reason(self) -> str:
         if self.error is not None:
