@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import health, ws
+from app.api import admin as admin_api
+from app.api import chat, health, ws, ws_docs
 from app.api import metrics as metrics_api
 from app.api.connections import ConnectionRegistry
 from app.api.errors import install_error_handlers
@@ -27,6 +28,7 @@ from app.core.errors import StartupError
 from app.core.logger import get_logger, setup_logging
 from app.db.migrate import upgrade_database
 from app.db.session import create_engine, create_session_factory
+from app.services.admin import AdminService, Prices
 from app.services.client_ip import Network, parse_trusted
 from app.services.conversation import Answerers, ConversationService, Limits
 from app.services.guards import Budgets
@@ -36,6 +38,7 @@ from app.services.model_chain import ModelChain
 from app.services.rate_limit import RateLimiter
 from app.services.resume_context import ResumeContext
 from app.services.resume_loader import Resume, load_resume
+from app.services.retention import scheduled_retention
 from app.services.tokens import TokenCounter
 
 logger = get_logger(__name__)
@@ -58,6 +61,7 @@ class AppState(TypedDict):
     metrics: Metrics
     connections: ConnectionRegistry
     trusted_proxies: list[Network]
+    admin: AdminService
 
 
 async def _prepare_database(engine: AsyncEngine, settings: Settings) -> None:
@@ -128,6 +132,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 connections, service, current.shutdown_grace_seconds
             )
             stack.callback(restore)
+            sessions = create_session_factory(engine)
+            await stack.enter_async_context(
+                scheduled_retention(sessions, current.retention_days, current.retention_check_hours)
+            )
             _log_ready(current, resume, engine, service, limiter)
             yield AppState(
                 settings=current,
@@ -137,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics=metrics,
                 connections=connections,
                 trusted_proxies=parse_trusted(current.trusted_proxies),
+                admin=AdminService(sessions, Prices.from_settings(current)),
             )
             await service.drain(current.shutdown_grace_seconds)
 
@@ -148,9 +157,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(metrics_api.router)
     app.include_router(ws.router)
+    app.include_router(ws_docs.router)
+    app.include_router(admin_api.router)
     app.add_middleware(CORSFromSettings)
     app.add_middleware(StartupErrorReporter)
     return app

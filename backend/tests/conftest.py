@@ -1,3 +1,4 @@
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,6 +13,10 @@ from tests.fake_llm import FakeLLM, start_fake_llm
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 SettingsFactory = Callable[..., Settings]
+
+
+def reset_postgres_sync(url: str) -> None:
+    asyncio.run(_reset_postgres(url))
 
 
 async def _reset_postgres(url: str) -> None:

@@ -1,10 +1,19 @@
-"""The one place where domain errors become HTTP responses and WebSocket events."""
+"""The one place where errors become HTTP responses and WebSocket events.
+
+Every HTTP error body has one shape, `{"error": {"code", "message"}}`, with the same
+codes as the WebSocket's `error` events.
+"""
 
 import math
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError
 from app.models.websocket import ErrorData, ErrorEvent
@@ -12,6 +21,36 @@ from app.models.websocket import ErrorData, ErrorEvent
 
 class ErrorBody(BaseModel):
     error: ErrorData
+
+
+def _documented(description: str, code: str, message: str) -> dict[str, Any]:
+    example = {"error": {"code": code, "message": message}}
+    return {
+        "model": ErrorBody,
+        "description": description,
+        "content": {"application/json": {"example": example}},
+    }
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented(
+        "The body could not be read", "bad_request", "There was an error parsing the body."
+    ),
+    404: _documented(
+        "No such conversation", "session_not_found", "No conversation has that session id."
+    ),
+    413: _documented(
+        "Question too long", "message_too_long", "Questions are limited to 500 tokens."
+    ),
+    422: _documented("Malformed request", "invalid_request", "message: Field required."),
+    429: _documented(
+        "A rate limit or budget was reached", "rate_limited", "Please wait 42 seconds."
+    ),
+    503: _documented(
+        "Model or storage unavailable", "llm_unavailable", "The assistant is unavailable."
+    ),
+    504: _documented("The model took too long", "llm_timeout", "The assistant took too long."),
+}
 
 
 def error_data(error: AppError) -> ErrorData:
@@ -22,12 +61,38 @@ def error_event(error: AppError) -> ErrorEvent:
     return ErrorEvent(data=error_data(error))
 
 
-async def _app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     body = ErrorBody(error=error_data(exc)).model_dump(exclude_none=True)
     headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
+        problems.append(f"{where}: {error['msg']}")
+    return error_response(422, "invalid_request", "; ".join(problems) + ".")
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else phrase + "."
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _app_error_handler)
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

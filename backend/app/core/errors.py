@@ -31,6 +31,14 @@ class ResumeError(StartupError):
     default_message = "The resume file could not be loaded."
 
 
+class InvalidResumeError(AppError):
+    """A reload found the resume file broken; the one in use stays."""
+
+    code = "resume_invalid"
+    status_code = 422
+    default_message = "The resume file could not be loaded."
+
+
 class InvalidMessageError(AppError):
     code = "invalid_message"
     status_code = 422

@@ -91,12 +91,11 @@ class ExcerptIndex:
         self._pieces = pieces
         self._analyzer = analyzer
         self._ignored = frozenset(_WORD.findall(resume.owner_name.casefold()))
+        owner = resume.owner_name
+        corpus = [analyzer.tokens(_indexed_text(p, owner, analyzer)) for p in pieces]
+        self._vocabulary = {token for tokens in corpus for token in tokens}
         self._bm25 = bm25s.BM25()
-        self._vocabulary: set[str] = set()
-        if pieces:
-            owner = resume.owner_name
-            corpus = [analyzer.tokens(_indexed_text(p, owner, analyzer)) for p in pieces]
-            self._vocabulary = {token for tokens in corpus for token in tokens}
+        if self._vocabulary:  # bm25s divides by the mean passage length
             self._bm25.index(corpus, show_progress=False)
 
     @classmethod
@@ -159,9 +158,9 @@ def _pieces_of(text: str) -> Iterator[_Piece]:
 
 
 def _sections(lines: list[str]) -> Iterator[tuple[str, list[str]]]:
-    """(title, lines) at headings of the section level: the shallowest used more than once."""
+    """(title, lines) split at section headings: the shallowest after the first (the name)."""
     levels = [len(m[1]) for line in lines if (m := _HEADING.match(line))]
-    level = min((n for n in levels if levels.count(n) > 1), default=min(levels, default=0))
+    level = min(levels[1:] or levels or [0])
     title, body = "", []
     for line in lines:
         if (heading := _section_title(line, level)) is None:

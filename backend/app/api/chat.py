@@ -1,0 +1,162 @@
+"""Visitor REST routes: ask (whole answer or Server-Sent Events), read history, profile.
+
+They go through the same `ConversationService.start_turn` as the WebSocket, so the
+same limits, budgets and storage apply.
+"""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from app.api.deps import ClientDep, ServiceDep, SettingsDep
+from app.api.errors import ERROR_RESPONSES, error_data
+from app.core.errors import AppError, SessionNotFoundError
+from app.models.rest import ChatRequest, ChatResponse, Profile, SessionHistory
+from app.models.websocket import DoneData, DoneEvent, ErrorEvent
+from app.services.conversation import ConversationService
+from app.services.profile import greeting, starter_questions
+from app.services.turns import ChatSession
+
+router = APIRouter(prefix="/api", tags=["chat"])
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+type TurnEvent = str | DoneData | AppError
+
+
+class QueueSink:
+    """Collects a turn's events for one HTTP request."""
+
+    def __init__(self) -> None:
+        self._events: asyncio.Queue[TurnEvent] = asyncio.Queue()
+
+    async def chunk(self, text: str) -> None:
+        self._events.put_nowait(text)
+
+    async def done(self, data: DoneData) -> None:
+        self._events.put_nowait(data)
+
+    async def error(self, error: AppError) -> None:
+        self._events.put_nowait(error)
+
+    async def next(self) -> TurnEvent:
+        return await self._events.get()
+
+
+@router.post(
+    "/chat",
+    summary="Ask a question",
+    response_model=ChatResponse,
+    responses={
+        200: {
+            "description": "The whole answer as JSON, or with `stream` (or `Accept: "
+            "text/event-stream`) Server-Sent Events: `session`, then `chunk`s, then one "
+            "`done` or `error`, each `data` the same JSON as the WebSocket's frames.",
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "description": "One event; its data is a frame as on the WebSocket.",
+                        "properties": {
+                            "event": {"enum": ["session", "chunk", "done", "error"]},
+                            "data": {"type": "string", "contentMediaType": "application/json"},
+                        },
+                        "required": ["event", "data"],
+                    }
+                }
+            },
+        },
+        **ERROR_RESPONSES,
+    },
+)
+async def ask(
+    body: ChatRequest,
+    service: ServiceDep,
+    client: ClientDep,
+    accept: Annotated[str, Header()] = "",
+) -> Any:
+    chat = await _session(service, body.session_id)
+    sink = QueueSink()
+    service.start_turn(chat, body.message, client, sink)
+    first = await sink.next()
+    if isinstance(first, AppError):
+        raise first
+    if body.stream or "text/event-stream" in accept:
+        return StreamingResponse(
+            _sse(chat, first, sink), media_type="text/event-stream", headers=_SSE_HEADERS
+        )
+    event: TurnEvent = first
+    while isinstance(event, str):
+        event = await sink.next()
+    if isinstance(event, AppError):
+        raise event
+    return ChatResponse(
+        session_id=chat.id,
+        answer=event.content,
+        finish_reason=event.finish_reason,
+        usage=event.usage,
+        model=event.model,
+        source=event.source,
+    )
+
+
+@router.get(
+    "/sessions/{session_id}/messages",
+    summary="Read a conversation's history",
+    response_model=SessionHistory,
+    responses=ERROR_RESPONSES,
+)
+async def history(session_id: uuid.UUID, service: ServiceDep) -> SessionHistory:
+    opened = await service.open_session(str(session_id))
+    if not opened.resumed:
+        raise SessionNotFoundError("No conversation has that session id.")
+    return SessionHistory(session_id=session_id, messages=opened.history)
+
+
+@router.get("/profile", summary="Who the chat is about, a greeting and starter questions")
+async def profile(service: ServiceDep, settings: SettingsDep) -> Profile:
+    resume = service.resume
+    return Profile(
+        name=resume.owner_name,
+        headline=resume.headline,
+        greeting=greeting(resume, settings.greeting),
+        suggested_questions=starter_questions(resume, settings.starter_questions),
+        mode=settings.answer_mode,
+    )
+
+
+async def _session(service: ConversationService, session_id: uuid.UUID | None) -> ChatSession:
+    opened = await service.open_session(str(session_id) if session_id else None)
+    if opened.not_found:
+        raise SessionNotFoundError("No conversation has that session id; omit it to start one.")
+    return opened.session
+
+
+async def _sse(chat: ChatSession, first: TurnEvent, sink: QueueSink) -> AsyncIterator[str]:
+    yield _event("session", {"type": "session", "data": {"session_id": str(chat.id)}})
+    event = first
+    while True:
+        if isinstance(event, str):
+            yield _event("chunk", {"type": "chunk", "data": event})
+        elif isinstance(event, DoneData):
+            yield _event("done", DoneEvent(data=event))
+            return
+        else:
+            yield _event("error", ErrorEvent(data=error_data(event)))
+            return
+        event = await sink.next()
+
+
+def _event(name: str, payload: BaseModel | dict[str, Any]) -> str:
+    data = (
+        payload.model_dump_json(exclude_none=name == "error")
+        if isinstance(payload, BaseModel)
+        else json.dumps(payload)
+    )
+    return f"event: {name}\ndata: {data}\n\n"

@@ -1,0 +1,64 @@
+"""The WebSocket protocol as Swagger UI shows it, on a documentation-only `GET /ws`."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.api.errors import error_response
+
+router = APIRouter(tags=["websocket"])
+
+PROTOCOL = """\
+Open **`ws://HOST/ws`** with a WebSocket client (browsers: `new WebSocket(...)`), or
+**`/ws?session_id=<uuid>`** to resume a conversation. Every frame is JSON text shaped
+`{"type": ..., "data": ...}`. A plain HTTP GET here only answers 426 with this summary.
+
+**Client → server**
+
+| frame | meaning |
+| --- | --- |
+| `{"type": "message", "data": "What does she do?"}` | ask a question |
+| `{"type": "cancel"}` | stop the answer in flight (the partial answer is kept) |
+| `{"type": "ping"}` | the server answers `{"type": "pong", "data": null}` |
+
+**Server → client**
+
+1. First, always: `{"type": "session", "data": {"session_id": "3109bafa-...", "resumed": false,
+   "history": [{"role": "user", "content": "Hi", "created_at": "2026-11-25T08:00:00Z"}]}}`
+   (after an `error` `session_not_found` when the requested session does not exist).
+2. Per question, `chunk` frames: `{"type": "chunk", "data": "Maya is a"}`
+3. then exactly one `done`: `{"type": "done", "data": {"content": "Maya is a backend engineer.",
+   "finish_reason": "stop", "usage": {"prompt_tokens": 1254, "completion_tokens": 7,
+   "total_tokens": 1261}, "model": "openai/gpt-4o-mini", "latency_ms": 812, "source": "model"}}`
+   (`finish_reason`: `stop`, `length`, `content_filter` or `cancelled`; `source`:
+   `model`, or `resume_excerpt` when no model could answer and the reply quotes the resume)
+4. or one `error`: `{"type": "error", "data": {"code": "rate_limited", "message": "Please wait
+   42 seconds.", "retry_after": 42}}`
+
+**Error codes**: `invalid_message` (not JSON, unknown type, wrong shape, binary frame,
+control characters), `message_too_long`, `busy` (a question while an answer streams),
+`session_not_found`, `rate_limited` (with `retry_after`), `budget_exceeded`,
+`session_limit_reached`, `llm_unavailable`, `llm_timeout`, `storage_unavailable`,
+`internal_error`. An error never closes the socket; the next good frame is answered.
+
+**Handshake refusals**: 403 for an `Origin` not in `ALLOWED_ORIGINS`, 429 when the address
+has too many open chats. **Closes**: 1000 `idle timeout` after `WS_IDLE_TIMEOUT` of
+silence, 1001 when the server shuts down (answers in flight finish first), 1013 when
+storage is unavailable at connect. A visitor who disconnects mid-answer loses nothing:
+the answer is completed, stored, and in `history` on reconnect.
+"""
+
+
+@router.get(
+    "/ws",
+    summary="The chat WebSocket: protocol",
+    description=PROTOCOL,
+    status_code=426,
+    responses={426: {"description": "Use a WebSocket client for this path."}},
+)
+async def websocket_protocol() -> JSONResponse:
+    return error_response(
+        426,
+        "upgrade_required",
+        "Open /ws with a WebSocket client; /docs describes the protocol.",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
