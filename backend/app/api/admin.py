@@ -3,20 +3,19 @@
 While ADMIN_TOKEN is unset every route here answers 404, as if it did not exist.
 """
 
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
-from starlette.requests import HTTPConnection
 
-from app.api.deps import ServiceDep, SettingsDep
-from app.api.errors import ErrorBody
+from app.api.auth import require_bearer
+from app.api.deps import AdminDep, ServiceDep, SettingsDep
+from app.api.errors import documented_error
 from app.core.errors import InvalidResumeError, ResumeError
 from app.db.base import utcnow
 from app.models.admin import (
@@ -26,36 +25,29 @@ from app.models.admin import (
     Transcript,
     TranscriptExport,
 )
-from app.services.admin import AdminService, window
+from app.services.admin import window
 
 _MEDIA = {"json": "application/json", "markdown": "text/markdown; charset=utf-8"}
 _SUFFIX = {"json": "json", "markdown": "md"}
 
 
-def _error(description: str, code: str, message: str) -> dict[str, Any]:
-    example = {"error": {"code": code, "message": message}}
-    return {
-        "model": ErrorBody,
-        "description": description,
-        "content": {"application/json": {"example": example}},
-    }
-
-
-_UNAUTHORIZED = _error(
+_UNAUTHORIZED = documented_error(
     "The bearer token is missing or wrong", "unauthorized", "A valid bearer token is required."
 )
-_DISABLED = _error("ADMIN_TOKEN is unset: the admin routes do not exist", "not_found", "Not Found.")
-_NO_CONVERSATION = _error(
+_DISABLED = documented_error(
+    "ADMIN_TOKEN is unset: the admin routes do not exist", "not_found", "Not Found."
+)
+_NO_CONVERSATION = documented_error(
     "No conversation has that id (or ADMIN_TOKEN is unset: `not_found`)",
     "session_not_found",
     "No conversation has that id.",
 )
-_INVALID = _error(
+_INVALID = documented_error(
     "A parameter is invalid, such as a cursor this server did not give out",
     "invalid_request",
     "That cursor is not one this server gave out.",
 )
-_STORAGE = _error(
+_STORAGE = documented_error(
     "The database is unavailable",
     "storage_unavailable",
     "The conversation store is unavailable right now. Please try again shortly.",
@@ -74,21 +66,9 @@ def require_admin(
     """404 while ADMIN_TOKEN is unset, the very answer an unknown path gets; 401 without it."""
     if settings.admin_token is None:
         raise HTTPException(status_code=404)
-    given = credentials.credentials.encode() if credentials else b""
-    if not secrets.compare_digest(given, settings.admin_token.get_secret_value().encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="A valid bearer token is required.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    require_bearer(credentials, settings.admin_token)
 
 
-def get_admin(conn: HTTPConnection) -> AdminService:
-    admin: AdminService = conn.state.admin
-    return admin
-
-
-AdminDep = Annotated[AdminService, Depends(get_admin)]
 Since = Annotated[
     date | datetime | None,
     Query(description="Updated at or after this (a date means its start, UTC)."),
@@ -227,7 +207,7 @@ class ResumeReloaded(BaseModel):
     characters: int
 
 
-_BROKEN_RESUME = _error(
+_BROKEN_RESUME = documented_error(
     "The file could not be loaded; the resume in use is unchanged",
     "resume_invalid",
     "Resume file /app/data/resume.pdf is empty after text extraction.",

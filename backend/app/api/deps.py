@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 
 from app.api.connections import ConnectionRegistry
 from app.core.config import Settings
+from app.services.admin import AdminService
 from app.services.client_ip import ip_of
 from app.services.conversation import ConversationService
 from app.services.metrics import Metrics
@@ -50,6 +51,11 @@ def get_client(conn: HTTPConnection) -> Client:
     return Client(ip_of(conn, conn.state.trusted_proxies))
 
 
+def get_admin(conn: HTTPConnection) -> AdminService:
+    admin: AdminService = conn.state.admin
+    return admin
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[ConversationService, Depends(get_service)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
@@ -57,3 +63,4 @@ LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ConnectionsDep = Annotated[ConnectionRegistry, Depends(get_connections)]
 ClientDep = Annotated[Client, Depends(get_client)]
+AdminDep = Annotated[AdminService, Depends(get_admin)]

@@ -23,7 +23,7 @@ class ErrorBody(BaseModel):
     error: ErrorData
 
 
-def _documented(description: str, code: str, message: str) -> dict[str, Any]:
+def documented_error(description: str, code: str, message: str) -> dict[str, Any]:
     example = {"error": {"code": code, "message": message}}
     return {
         "model": ErrorBody,
@@ -33,23 +33,23 @@ def _documented(description: str, code: str, message: str) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented(
+    400: documented_error(
         "The body could not be read", "bad_request", "There was an error parsing the body."
     ),
-    404: _documented(
+    404: documented_error(
         "No such conversation", "session_not_found", "No conversation has that session id."
     ),
-    413: _documented(
+    413: documented_error(
         "Question too long", "message_too_long", "Questions are limited to 500 tokens."
     ),
-    422: _documented("Malformed request", "invalid_request", "message: Field required."),
-    429: _documented(
+    422: documented_error("Malformed request", "invalid_request", "message: Field required."),
+    429: documented_error(
         "A rate limit or budget was reached", "rate_limited", "Please wait 42 seconds."
     ),
-    503: _documented(
+    503: documented_error(
         "Model or storage unavailable", "llm_unavailable", "The assistant is unavailable."
     ),
-    504: _documented("The model took too long", "llm_timeout", "The assistant took too long."),
+    504: documented_error("The model took too long", "llm_timeout", "The assistant took too long."),
 }
 
 

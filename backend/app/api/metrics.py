@@ -1,9 +1,9 @@
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.auth import require_bearer
 from app.api.deps import MetricsDep, SettingsDep
 
 router = APIRouter(tags=["operations"])
@@ -20,13 +20,7 @@ def _check_access(
         raise HTTPException(status_code=404)
     if settings.metrics_token is None:
         return
-    given = credentials.credentials.encode() if credentials else b""
-    if not secrets.compare_digest(given, settings.metrics_token.get_secret_value().encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="A valid bearer token is required.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    require_bearer(credentials, settings.metrics_token)
 
 
 @router.get(

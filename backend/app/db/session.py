@@ -1,10 +1,13 @@
 """Engine and session factory. SQLite gets the pragmas that make it a sound default."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,6 +16,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.core.config import Settings
+from app.core.errors import StorageUnavailableError
+from app.core.logger import get_logger
+
+logger = get_logger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,3 +53,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One short transaction; database failures become `storage_unavailable`."""
+    try:
+        async with sessions.begin() as session:
+            yield session
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        logger.error("storage failed: %s", exc)
+        raise StorageUnavailableError() from exc

@@ -6,7 +6,6 @@ at a time, so memory stays bounded by one page and one conversation.
 
 import base64
 import binascii
-import contextlib
 import unicodedata
 import uuid
 from collections import Counter
@@ -14,11 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import MINYEAR, UTC, date, datetime, time, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.core.errors import AppError, SessionNotFoundError, StorageUnavailableError
+from app.core.errors import AppError, SessionNotFoundError
 from app.core.logger import get_logger
 from app.db.admin_queries import (
     PREVIEW_CHARS,
@@ -28,6 +26,7 @@ from app.db.admin_queries import (
     Window,
 )
 from app.db.base import utcnow
+from app.db.session import transaction
 from app.models.admin import (
     ConversationPage,
     ConversationSummary,
@@ -49,17 +48,6 @@ class InvalidRequestError(AppError):
     code = "invalid_request"
     status_code = 422
     default_message = "The request could not be understood."
-
-
-@contextlib.asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One short transaction; database failures become `storage_unavailable`."""
-    try:
-        async with sessions.begin() as session:
-            yield session
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        logger.error("storage failed: %s", exc)
-        raise StorageUnavailableError() from exc
 
 
 @dataclass(frozen=True)

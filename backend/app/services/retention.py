@@ -11,7 +11,7 @@ from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
 from app.db.admin_queries import AdminRepository
 from app.db.base import utcnow
-from app.services.admin import transaction
+from app.db.session import transaction
 
 logger = get_logger(__name__)
 

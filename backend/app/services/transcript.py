@@ -5,17 +5,14 @@ transaction that stores the question, so nothing goes upstream once one is spent
 """
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
 from app.db.base import utcnow
 from app.db.repositories import ConversationRepository, MessageRepository, UsageRepository
+from app.db.session import transaction
 from app.db.tables import Message
 from app.models.websocket import DoneData, HistoryItem, Usage
 from app.services.guards import SERVICE_KEY, Budgets, client_counter
@@ -25,19 +22,6 @@ from app.services.tokens import TokenCounter
 from app.services.turns import Answer, ChatSession, Client
 
 logger = get_logger(__name__)
-
-
-@contextlib.asynccontextmanager
-async def _storage(
-    sessions: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """One short transaction; database failures become `storage_unavailable`."""
-    try:
-        async with sessions.begin() as session:
-            yield session
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        logger.error("storage failed: %s", exc)
-        raise StorageUnavailableError() from exc
 
 
 class Transcript:
@@ -60,7 +44,7 @@ class Transcript:
 
     async def history(self, conversation_id: uuid.UUID) -> list[HistoryItem] | None:
         """The stored conversation's newest messages, or None when there is none."""
-        async with _storage(self._sessions) as db:
+        async with transaction(self._sessions) as db:
             found = await ConversationRepository(db).get(conversation_id)
             rows = await MessageRepository(db).list_recent(conversation_id, self._history_messages)
         if found is None:
@@ -75,7 +59,7 @@ class Transcript:
     ) -> list[Turn]:
         """Check budgets and store the question; returns the earlier messages."""
         now = utcnow()
-        async with _storage(self._sessions) as db:
+        async with transaction(self._sessions) as db:
             conversations, messages = ConversationRepository(db), MessageRepository(db)
             conversation = await conversations.get(chat.id) if chat.stored else None
             mine = client_counter(client.key)
@@ -138,7 +122,7 @@ class Transcript:
             if answer.first_token_at is not None
             else None,
         )
-        async with _storage(self._sessions) as db:
+        async with transaction(self._sessions) as db:
             await MessageRepository(db).add(row)
             await ConversationRepository(db).add_tokens(chat.id, usage.total_tokens, row.created_at)
             await UsageRepository(db).add(
