@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import admin as admin_api
-from app.api import chat, health, ws, ws_docs
+from app.api import chat, health, widget, ws, ws_docs
 from app.api import metrics as metrics_api
 from app.api.connections import ConnectionRegistry
 from app.api.errors import install_error_handlers
@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_api.router)
     app.include_router(ws.router)
     app.include_router(ws_docs.router)
+    app.include_router(widget.router)
     app.include_router(admin_api.router)
     app.add_middleware(CORSFromSettings)
     app.add_middleware(StartupErrorReporter)
