@@ -10,11 +10,11 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 router = APIRouter(tags=["widget"])
 
 
-@router.get("/", summary="The full-page chat", response_class=FileResponse)
+@router.get("/", include_in_schema=False)
 async def chat_page() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
 
-@router.get("/widget.js", summary="The embeddable chat widget script", response_class=FileResponse)
+@router.get("/widget.js", include_in_schema=False)
 async def widget_script() -> FileResponse:
     return FileResponse(STATIC / "widget.js", media_type="text/javascript; charset=utf-8")
