@@ -55,7 +55,12 @@ async def readiness(
             ok=settings.answer_mode != "unavailable",
             detail=", ".join([settings.llm_model, *settings.llm_fallback_models])
             if settings.llm_configured
-            else "OPENROUTER_API_KEY is not set",
+            else "OPENROUTER_API_KEY is not set"
+            + (
+                "; answering with resume excerpts"
+                if settings.answer_mode == "resume_excerpt"
+                else ""
+            ),
         ),
     }
     if limiter.storage_name == "redis":
