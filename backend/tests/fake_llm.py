@@ -59,6 +59,7 @@ class Reply:
     comments: bool = True
     multiline: bool = False
     finish_reason: str = "stop"
+    name_model: bool = True  # False: chunks carry no `model`, as some local servers do
 
 
 @dataclass
@@ -70,14 +71,15 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class _Completion:
-    model: str
+    model: str | None
     prompt_tokens: int
     id: str = field(default_factory=lambda: f"gen-{uuid.uuid4().hex}")
     created: int = field(default_factory=lambda: int(time.time()))
 
     def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         head = {"id": self.id, "object": "chat.completion.chunk", "created": self.created}
-        return {**head, "model": self.model, "choices": choices, **extra}
+        named = {"model": self.model} if self.model is not None else {}
+        return {**head, **named, "choices": choices, **extra}
 
     def token_event(self, token: str, *, multiline: bool) -> str:
         delta = {"role": "assistant", "content": token}
@@ -155,7 +157,8 @@ class FakeLLM:
         reply = self._queue.popleft() if self._queue else self.default
         if reply.status != HTTPStatus.OK:
             return _error_response(reply.status, retry_after=reply.retry_after)
-        completion = _Completion(str(body.get("model", "fake/model")), _prompt_tokens(body))
+        model = str(body.get("model", "fake/model")) if reply.name_model else None
+        completion = _Completion(model, _prompt_tokens(body))
         if body.get("stream"):
             events = self._stream(reply, completion)
             return StreamingResponse(events, media_type="text/event-stream")

@@ -12,6 +12,10 @@ OFFLINE = (
     "The assistant is offline right now, so here are the parts of Maya Lindqvist's resume "
     "that best match your question:"
 )
+OVERVIEW = (
+    "The assistant is offline right now, and no part of Maya Lindqvist's resume matches that "
+    "question directly, so here is how it introduces them:"
+)
 NO_MATCH = (
     "The assistant is offline right now, and no part of Maya Lindqvist's resume matches that "
     "question. Try asking about experience, skills, education or languages."
@@ -158,16 +162,24 @@ def test_passages_are_ranked_best_first_and_limited(index: ExcerptIndex) -> None
     assert index.search("Python", limit=0) == []
 
 
-@pytest.mark.parametrize("question", ["xyzzy plugh", "", "   ", "What is the?", "??!"])
-def test_a_question_that_matches_nothing_gets_the_no_match_sentence(
-    index: ExcerptIndex, question: str
+@pytest.mark.parametrize(
+    "question",
+    ["xyzzy plugh", "", "   ", "What is the?", "??!", "Maya Lindqvist", "What does she do?"],
+)
+def test_a_general_question_gets_the_resume_introduction(
+    index: ExcerptIndex, resume: Resume, question: str
 ) -> None:
+    answer = index.answer(question)
     assert index.search(question) == []
-    assert index.answer(question) == NO_MATCH
+    assert answer.startswith(OVERVIEW + "\n\n**Summary**\n\n")
+    summary = answer.split("**Summary**\n\n", 1)[1]
+    assert summary
+    assert summary in resume.text
 
 
-def test_the_owners_name_alone_matches_nothing(index: ExcerptIndex) -> None:
-    assert index.answer("Maya Lindqvist") == NO_MATCH
+def test_an_empty_index_gets_the_no_match_sentence(tmp_path: Path) -> None:
+    index = ExcerptIndex.build(_load(tmp_path, "resume.md", "# Maya Lindqvist\n"))
+    assert index.answer("anything?").startswith("The assistant is offline right now, and no part")
 
 
 @pytest.mark.parametrize("question", QUESTIONS)

@@ -53,6 +53,18 @@ async def test_a_failing_primary_model_falls_back_to_the_next(
     assert [r.body["model"] for r in fake_llm.requests] == ["primary/model"] * 3 + ["backup/model"]
 
 
+async def test_the_fallback_that_answered_is_named_even_if_the_provider_does_not(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(status=500), Reply(tokens=["Local."], name_model=False))
+    settings = make_settings(
+        llm_model="bad/model", llm_fallback_models="good/model", llm_max_retries=0
+    )
+    async with running_app(settings) as port, chat(port) as client:
+        answer = await client.ask("Who?")
+    assert answer.final["data"]["model"] == "good/model"
+
+
 async def test_a_prompt_too_long_for_the_primary_goes_to_the_fallback(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:

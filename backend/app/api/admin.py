@@ -260,7 +260,8 @@ def markdown(transcript: Transcript, level: int) -> str:
     lines = [
         f"{'#' * level} Conversation of {_when(transcript.created_at)}",
         "",
-        f"`{transcript.id}` · {transcript.question_count} questions · "
+        f"`{transcript.id}` · {transcript.question_count} "
+        f"{'question' if transcript.question_count == 1 else 'questions'} · "
         f"{transcript.tokens_used} tokens · last active {_when(transcript.updated_at)}",
         "",
     ]

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from app.api.deps import ClientDep, ServiceDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES, error_data
 from app.core.errors import AppError, SessionNotFoundError
+from app.core.logger import session_id_var
 from app.models.rest import ChatRequest, ChatResponse, Profile, SessionHistory
 from app.models.websocket import DoneData, DoneEvent, ErrorEvent
 from app.services.conversation import ConversationService
@@ -82,6 +83,7 @@ async def ask(
     accept: Annotated[str, Header()] = "",
 ) -> Any:
     chat = await _session(service, body.session_id)
+    session_id_var.set(str(chat.id))
     sink = QueueSink()
     service.start_turn(chat, body.message, client, sink)
     first = await sink.next()

@@ -78,6 +78,8 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = []
+    if any(error["type"] == "json_invalid" for error in exc.errors()):
+        return error_response(422, "invalid_request", "The body is not valid JSON.")
     for error in exc.errors()[:3]:
         where = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
         problems.append(f"{where}: {error['msg']}")

@@ -14,10 +14,9 @@ class ChatRequest(BaseModel):
     )
 
     message: str = Field(
-        description="The visitor's question: some visible text, no control characters.",
-        min_length=1,
+        description="The visitor's question: some visible text, no control characters "
+        "(else `invalid_message`, as on the WebSocket).",
         max_length=100_000,
-        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*\S[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$",
     )
     session_id: uuid.UUID | None = Field(
         default=None, description="Continue this conversation; a new one starts when omitted."

@@ -26,6 +26,11 @@ _NO_MATCH = (
     "The assistant is offline right now, and no part of {whose} matches that question. "
     "Try asking about experience, skills, education or languages."
 )
+_OVERVIEW = (
+    "The assistant is offline right now, and no part of {whose} matches that question "
+    "directly, so here is how it introduces them:"
+)
+_OVERVIEW_SECTIONS = ("summary", "about", "about me", "profile", "overview", "introduction")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)[\s#]*$")
 _BULLET = re.compile(r"^\s*(?:[-*+\u2022\u25aa\u2023\u25e6\u00b7]|\d{1,2}[.)])\s+")
 _WORD = re.compile(r"\w\w+")
@@ -117,18 +122,30 @@ class ExcerptIndex:
         """
         whose = f"{self._resume.owner_name}'s resume" if self._resume.owner_name else "the resume"
         ranked = self._ranked(question, limit)
+        opening = _OFFLINE
+        if not ranked:  # a general question ("What does she do?"): the resume's introduction
+            ranked, opening = self._overview(), _OVERVIEW
         if not ranked:
             return _NO_MATCH.format(whose=whose)
         groups: dict[tuple[str, str], list[str]] = {}
         for i, _ in ranked:
             piece = self._pieces[i]
             groups.setdefault((piece.section, piece.head), []).append(piece.body)
-        blocks, shown = [_OFFLINE.format(whose=whose)], ""
+        blocks, shown = [opening.format(whose=whose)], ""
         for (section, head), bodies in groups.items():
             text = "\n".join([head, *bodies]) if head else "\n\n".join(bodies)
             blocks.append(f"**{section}**\n\n{text}" if section and section != shown else text)
             shown = section
         return "\n\n".join(blocks)
+
+    def _overview(self) -> list[tuple[int, float]]:
+        """The summary section's passages, or else the resume's first passage."""
+        named = [
+            (i, 0.0)
+            for i, piece in enumerate(self._pieces)
+            if piece.section.lower() in _OVERVIEW_SECTIONS
+        ]
+        return named or [(0, 0.0)] if self._pieces else []
 
     def _ranked(self, question: str, limit: int) -> list[tuple[int, float]]:
         tokens = self._analyzer.tokens(question, self._ignored)

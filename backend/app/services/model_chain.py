@@ -8,10 +8,11 @@ A model is only abandoned before its first token: text the visitor saw is never 
 
 import contextlib
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import replace
 
 from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
 from app.core.logger import get_logger
-from app.services.llm_client import ChatMessage, LLMClient, StreamItem
+from app.services.llm_client import ChatMessage, Completion, LLMClient, StreamItem
 
 logger = get_logger(__name__)
 
@@ -42,6 +43,8 @@ class ModelChain:
                 async with contextlib.aclosing(self._llm.stream_chat(messages, model)) as stream:
                     async for item in stream:
                         started = started or isinstance(item, str)
+                        if isinstance(item, Completion) and item.model is None:
+                            item = replace(item, model=model)  # the provider named none
                         yield item
                 return
             except (LLMUnavailableError, LLMTimeoutError) as error:
