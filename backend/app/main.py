@@ -22,6 +22,7 @@ from app.api import chat, health, widget, ws, ws_docs
 from app.api import metrics as metrics_api
 from app.api.connections import ConnectionRegistry
 from app.api.errors import install_error_handlers
+from app.api.request_id import RequestIdMiddleware
 from app.api.shutdown import install_graceful_shutdown
 from app.core.config import Settings, load_settings
 from app.core.errors import StartupError
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget.router)
     app.include_router(admin_api.router)
     app.add_middleware(CORSFromSettings)
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StartupErrorReporter)
     return app
 

@@ -50,3 +50,15 @@ async def test_both_health_routes_are_documented(make_settings: SettingsFactory)
     assert {"/health", "/health/ready"} <= set(schema["paths"])
     assert "503" in schema["paths"]["/health/ready"]["get"]["responses"]
     assert docs.status_code == redoc.status_code == 200
+
+
+async def test_every_response_carries_a_request_id(make_settings: SettingsFactory) -> None:
+    async with running_app(make_settings()) as port, httpx.AsyncClient() as http:
+        given = await http.get(f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": "abc-1"})
+        fresh = await http.get(f"http://127.0.0.1:{port}/health")
+        hostile = await http.get(
+            f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": "x" * 65}
+        )
+    assert given.headers["x-request-id"] == "abc-1"
+    assert len(fresh.headers["x-request-id"]) == 16
+    assert hostile.headers["x-request-id"] != "x" * 65

@@ -46,6 +46,7 @@ def test_json_lines_carry_the_standard_fields_and_the_extras(
         "level": "INFO",
         "logger": "app.services.conversation",
         "message": "answer stop",
+        "request_id": "-",
         "session_id": "-",
         "outcome": "stop",
         "latency_ms": 812,
@@ -81,7 +82,7 @@ def test_text_lines_name_the_current_session(capsys: pytest.CaptureFixture[str])
 
     (line,) = capsys.readouterr().err.splitlines()
     assert "INFO" in line
-    assert "app.api.ws [session=0b7e5a52-session] question received" in line
+    assert "app.api.ws [request=- session=0b7e5a52-session] question received" in line
 
 
 def test_setting_up_twice_writes_each_line_once(capsys: pytest.CaptureFixture[str]) -> None:

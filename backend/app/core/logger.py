@@ -17,24 +17,30 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 session_id_var: ContextVar[str] = ContextVar("session_id", default="-")
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
-_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [session=%(session_id)s] %(message)s"
+_FORMAT = (
+    "%(asctime)s %(levelname)-7s %(name)s "
+    "[request=%(request_id)s session=%(session_id)s] %(message)s"
+)
 _OWN_LOGGERS = ("app", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 class SessionFilter(logging.Filter):
-    """Adds the current chat session (or `-`) unless the call passed its own `session_id`."""
+    """Adds the current request and chat session (or `-`) unless the call passed its own."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "session_id"):
             record.session_id = session_id_var.get()
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
         return True
 
 
 class JsonLineFormatter(JsonFormatter):
     def __init__(self) -> None:
         super().__init__(
-            ["levelname", "name", "message", "session_id"],
+            ["levelname", "name", "message", "request_id", "session_id"],
             rename_fields={"levelname": "level", "name": "logger"},
             # uvicorn adds a terminal-coloured copy of some messages.
             reserved_attrs=[*RESERVED_ATTRS, "color_message"],
