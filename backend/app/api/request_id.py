@@ -32,6 +32,8 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # A socket's frames go straight through: only HTTP responses carry the header.
+            wrapped = send_with_id if scope["type"] == "http" else send
+            await self.app(scope, receive, wrapped)
         finally:
             request_id_var.reset(token)
