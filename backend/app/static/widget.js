@@ -33,10 +33,10 @@
     message_too_long: "That message is too long. Please shorten it and try again.",
     session_not_found: "Your earlier conversation has expired, so a new one was started.",
     budget_exceeded: "The assistant has reached its usage limit for now. Please try again later.",
-    session_limit_reached: "This conversation has reached its length limit. Start a new one to keep asking.",
+    session_limit_reached: "This conversation has reached its length limit. Start a new one.",
     llm_unavailable: "The assistant is unavailable right now. Please try again in a moment.",
     llm_timeout: "The assistant took too long to answer. Please try again.",
-    storage_unavailable: "The chat service is having trouble right now. Please try again in a moment.",
+    storage_unavailable: "The chat service is having trouble right now. Please try again soon.",
     internal_error: "Something went wrong on our side. Please try again.",
   };
   const ICONS = {
@@ -138,7 +138,7 @@
     ui.wrap = wrap;
     wrap.addEventListener("keydown", onKeydown);
     addEventListener("online", onOnline);
-    addEventListener("offline", () => state.started && showNotice(offlineSentence(), "warn", null, "connection"));
+    addEventListener("offline", onOffline);
     if (config.page) start({ focus: !matchMedia("(pointer: coarse)").matches });
     else if (load("sessionStorage", keys.open)) open({ focus: false });
   }
@@ -158,16 +158,17 @@
     const header = h("header", {}, ui.avatar, h("div", { class: "heading" }, ui.title, ui.subtitle),
       ui.restart, config.page ? "" : ui.close);
     ui.note = h("p", { class: "note", hidden: true });
-    ui.greeting = h("div", { class: "msg bot", hidden: true });
+    ui.greeting = h("div", { class: "body" });
+    ui.greetingBubble = h("div", { class: "msg bot", hidden: true }, ui.greeting);
     ui.chips = h("div", { class: "chips", role: "group", "aria-label": "Suggested questions" });
     ui.messages = h("div", { class: "messages" });
-    ui.log = h("div", { class: "log", tabindex: "0", "aria-label": "Conversation" },
-      ui.greeting, ui.chips, ui.messages);
+    ui.log = h("div", { class: "log", role: "region", tabindex: "0", "aria-label": "Conversation" },
+      ui.greetingBubble, ui.chips, ui.messages);
     ui.noticeText = h("p");
     ui.noticeAction = h("button", { type: "button", hidden: true });
     ui.notice = h("div", { class: "notice", hidden: true }, ui.noticeText, ui.noticeAction);
     ui.input = h("textarea", {
-      id: "rc-input", rows: "1", maxlength: "4000", placeholder: "Ask a question…",
+      id: "rc-input", rows: "1", placeholder: "Ask a question…",
       "aria-label": "Your question", autocomplete: "off",
       oninput: fitInput, onkeydown: onInputKeydown,
     });
@@ -183,8 +184,8 @@
     header, ui.note, ui.log, ui.notice, form, ui.announcer);
     if (config.page) return [ui.panel];
     ui.launcher = h("button", {
-      type: "button", class: "launcher", "aria-label": `Open chat${config.title ? `: ${title}` : ""}`,
-      "aria-expanded": "false", onclick: () => (ui.panel.hidden ? open() : close()),
+      type: "button", class: "launcher", "aria-label": launcherLabel(), "aria-expanded": "false",
+      onclick: () => (ui.panel.hidden ? open() : close()),
     }, icon("chat"));
     return [ui.panel, ui.launcher];
   }
@@ -208,7 +209,7 @@
     ui.launcher.replaceChildren(icon("close"));
     store("sessionStorage", keys.open, "1");
     start({ focus });
-    scrollToEnd(true);
+    scrollToEnd();
   }
 
   function close() {
@@ -216,10 +217,14 @@
     ui.panel.hidden = true;
     ui.wrap.classList.remove("open");
     ui.launcher.setAttribute("aria-expanded", "false");
-    ui.launcher.setAttribute("aria-label", `Open chat${config.title ? `: ${config.title}` : ""}`);
+    ui.launcher.setAttribute("aria-label", launcherLabel());
     ui.launcher.replaceChildren(icon("chat"));
     store("sessionStorage", keys.open, null);
     ui.launcher.focus();
+  }
+
+  function launcherLabel() {
+    return config.title ? `Open chat: ${config.title}` : "Open chat";
   }
 
   function onKeydown(event) {
@@ -245,14 +250,15 @@
     if (config.page && name) document.title = `Chat with ${name}`;
     ui.subtitle.textContent = headline || "";
     if (name) ui.avatar.replaceChildren(initials(name));
-    ui.greeting.hidden = false;
+    ui.greetingBubble.hidden = false;
     renderMarkdown(ui.greeting, greeting || "Hi! Ask me anything about this resume.");
     ui.note.hidden = mode !== "resume_excerpt" && mode !== "unavailable";
     ui.note.textContent = mode === "resume_excerpt"
       ? "The AI assistant is offline, so answers are quoted straight from the resume."
       : "The assistant is unavailable right now.";
-    ui.chips.replaceChildren(...(state.profile.suggested_questions || []).map((question) =>
-      h("button", { type: "button", class: "chip", text: question, onclick: () => submit(question) })));
+    const chip = (text) =>
+      h("button", { type: "button", class: "chip", text, onclick: () => submit(text) });
+    ui.chips.replaceChildren(...(state.profile.suggested_questions || []).map(chip));
     updateChips();
   }
 
@@ -322,31 +328,33 @@
     // The server closes idle chats (1000); reconnect quietly when the visitor writes again.
     if (wasReady && event.code === 1000) return;
     if (!wasReady && (await refusedHere())) {
+      if (state.ws) return; // the visitor tried again meanwhile
       state.refused = true;
       returnPending();
       const owner = `Site owner: add ${location.origin} to ALLOWED_ORIGINS on the chat server.`;
       showNotice(`This chat isn't available on this website. ${owner}`, "error");
-      console.warn(`[resume-chat] ${config.server} refused ${location.origin}: not in ALLOWED_ORIGINS`);
+      console.warn(`[resume-chat] ${config.server} refused ${location.origin} (ALLOWED_ORIGINS)`);
       return;
     }
-    scheduleReconnect();
+    // 1013: the server could not open the conversation (its storage is down); try again later.
+    scheduleReconnect(event.code === 1013 ? "The chat service is having trouble right now." : "");
   }
 
   /** After a failed handshake: is the server up but refusing this page's origin? */
   async function refusedHere() {
     if (!navigator.onLine || new URL(config.server).origin === location.origin) return false;
     const url = `${config.server}/api/profile`;
-    const reachable = await fetch(url, { mode: "no-cors", cache: "no-store" }).then(() => true, () => false);
-    if (!reachable) return false;
-    return fetch(url, { cache: "no-store" }).then(() => false, () => true); // CORS refused
+    const works = (mode) => fetch(url, { mode, cache: "no-store" }).then(() => true, () => false);
+    return (await works("no-cors")) && !(await works("cors")); // up, but CORS refuses us
   }
 
-  function scheduleReconnect() {
+  function scheduleReconnect(problem) {
     const delay = Math.min(10000, 500 * 2 ** state.attempt) * (0.8 + Math.random() * 0.4);
     state.attempt += 1;
     clearTimeout(state.retryTimer);
     state.retryTimer = setTimeout(connect, delay);
-    const sentence = navigator.onLine ? "Can't reach the chat right now. Reconnecting…" : offlineSentence();
+    const sentence = !navigator.onLine ? offlineSentence()
+      : `${problem || "Can't reach the chat right now."} Reconnecting…`;
     showNotice(sentence, "warn", { label: "Retry now", run: connect }, "connection");
   }
 
@@ -354,6 +362,10 @@
     if (!state.started) return;
     if (!state.ws) connect();
     else if (state.ready && ui.notice.dataset.kind === "connection") hideNotice();
+  }
+
+  function onOffline() {
+    if (state.started) showNotice(offlineSentence(), "warn", null, "connection");
   }
 
   function offlineSentence() {
@@ -403,21 +415,21 @@
   }
 
   function ask(text) {
-    const body = h("div", { class: "body" }, h("span", { class: "typing", "aria-hidden": "true" },
-      h("span"), h("span"), h("span")));
-    state.turn = {
-      question: text, text: "", body,
-      user: addMessage("user", text),
-      bot: appendMessage(h("div", { class: "msg bot", "aria-busy": "true" }, body)),
-    };
+    const user = addMessage("user", text);
+    const bot = addMessage("bot", "");
+    const body = bot.querySelector(".body");
+    const dots = [h("span"), h("span"), h("span")];
+    body.append(h("span", { class: "typing", "aria-hidden": "true" }, ...dots));
+    bot.setAttribute("aria-busy", "true");
+    state.turn = { question: text, text: "", user, bot, body, stopping: false };
     setStreaming(true);
     state.ws.send(JSON.stringify({ type: "message", data: text }));
   }
 
   function stop() {
-    if (!state.turn || !state.ready) return;
+    if (!state.turn || state.turn.stopping || !state.ready) return;
+    state.turn.stopping = true;
     state.ws.send(JSON.stringify({ type: "cancel" }));
-    ui.stop.disabled = true;
   }
 
   function onChunk(text) {
@@ -425,21 +437,25 @@
     turn.text += text;
     const follow = nearEnd();
     renderMarkdown(turn.body, turn.text);
-    scrollToEnd(follow);
+    if (follow) scrollToEnd();
   }
 
   function onDone(data) {
     const turn = state.turn;
     if (typeof data.content === "string") turn.text = data.content;
     renderMarkdown(turn.body, turn.text);
-    if (data.source === "resume_excerpt") turn.bot.prepend(h("span", { class: "badge", text: "From the resume" }));
-    if (data.finish_reason === "cancelled") addMeta(turn.bot, turn.text ? "Stopped." : "Stopped before any answer was written.");
+    if (data.source === "resume_excerpt") {
+      turn.bot.prepend(h("span", { class: "badge", text: "From the resume" }));
+    }
+    if (data.finish_reason === "cancelled") {
+      addMeta(turn.bot, turn.text ? "Stopped." : "Stopped before any answer was written.");
+    }
     if (data.finish_reason === "length") addMeta(turn.bot, "The answer was cut short.");
     turn.bot.removeAttribute("aria-busy");
     state.turn = null;
     setStreaming(false);
     announce(turn.body.textContent || "The answer was stopped.");
-    scrollToEnd(true);
+    scrollToEnd();
   }
 
   function onError(data) {
@@ -454,10 +470,11 @@
       setStreaming(false);
       updateChips();
     } else if (turn) {
-      endTurn();
+      endTurn("This answer is incomplete.");
     }
     if (code === "rate_limited") return cooldown(Number(data.retry_after) || 10);
-    const action = code === "session_limit_reached" ? { label: "Start a new conversation", run: restart } : null;
+    const action = code === "session_limit_reached"
+      ? { label: "Start a new conversation", run: restart } : null;
     showNotice(SENTENCES[code] || data.message || SENTENCES.internal_error, "error", action);
   }
 
@@ -472,26 +489,26 @@
   }
 
   function setStreaming(on) {
-    const hadFocus = ui.wrap.getRootNode().activeElement === ui.stop;
+    const stopHadFocus = ui.wrap.getRootNode().activeElement === ui.stop;
     ui.send.hidden = on;
     ui.stop.hidden = !on;
-    ui.stop.disabled = false;
-    if (hadFocus && !on) ui.input.focus();
+    if (stopHadFocus && !on) ui.input.focus(); // the stop button is gone: keep focus nearby
   }
 
   function cooldown(seconds) {
     state.cooldownUntil = Date.now() + seconds * 1000;
     ui.send.disabled = true;
-    const sentence = (left) =>
-      `You've reached the question limit for now. You can ask again in ${left} second${left === 1 ? "" : "s"}.`;
-    showNotice(sentence(Math.ceil(seconds)), "error");
+    const sentence = (left) => "You've reached the question limit for now. " +
+      `You can ask again in ${left} second${left === 1 ? "" : "s"}.`;
+    showNotice(sentence(Math.ceil(seconds)), "error", null, "cooldown");
     clearInterval(state.countdownTimer);
     state.countdownTimer = setInterval(() => {
       const left = Math.ceil((state.cooldownUntil - Date.now()) / 1000);
-      if (left > 0) return void (ui.noticeText.textContent = sentence(left));
+      const shown = ui.notice.dataset.kind === "cooldown";
+      if (left > 0) return void (shown && (ui.noticeText.textContent = sentence(left)));
       clearInterval(state.countdownTimer);
       ui.send.disabled = false;
-      hideNotice();
+      if (shown) hideNotice();
       announce("You can ask again now.");
     }, 250);
   }
@@ -509,22 +526,19 @@
   function renderHistory(history) {
     ui.messages.replaceChildren();
     for (const item of history) addMessage(item.role === "user" ? "user" : "bot", item.content);
-    scrollToEnd(true);
   }
 
   function addMessage(role, text) {
-    const label = h("span", { class: "sr-only", text: role === "user" ? "You said: " : "Assistant: " });
+    const who = role === "user" ? "You said: " : "Assistant: ";
+    const label = h("span", { class: "sr-only", text: who });
     const body = h("div", { class: "body" });
     if (role === "user") body.textContent = text;
     else renderMarkdown(body, text);
-    return appendMessage(h("div", { class: `msg ${role}` }, label, body));
-  }
-
-  function appendMessage(el) {
-    ui.messages.append(el);
+    const bubble = h("div", { class: `msg ${role}` }, label, body);
+    ui.messages.append(bubble);
     updateChips();
-    scrollToEnd(true);
-    return el;
+    scrollToEnd();
+    return bubble;
   }
 
   function addMeta(bubble, text) {
@@ -532,6 +546,7 @@
   }
 
   function showNotice(text, kind, action = null, tag = "") {
+    if (ui.notice.hidden || ui.noticeText.textContent !== text) announce(text);
     ui.notice.hidden = false;
     ui.notice.className = `notice ${kind}`;
     ui.notice.dataset.kind = tag;
@@ -541,13 +556,10 @@
       ui.noticeAction.textContent = action.label;
       ui.noticeAction.onclick = () => action.run();
     }
-    announce(text);
   }
 
   function hideNotice() {
-    clearInterval(state.countdownTimer);
-    if (Date.now() >= state.cooldownUntil) ui.send.disabled = false;
-    else return; // the countdown keeps its sentence until it runs out
+    if (ui.notice.dataset.kind === "cooldown" && Date.now() < state.cooldownUntil) return;
     ui.notice.hidden = true;
     ui.notice.dataset.kind = "";
   }
@@ -561,8 +573,8 @@
     return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 80;
   }
 
-  function scrollToEnd(force) {
-    if (force) ui.log.scrollTop = ui.log.scrollHeight;
+  function scrollToEnd() {
+    ui.log.scrollTop = ui.log.scrollHeight;
   }
 
   function fitInput() {
@@ -575,7 +587,7 @@
   const INLINE = new RegExp([
     /`([^`\n]+)`/.source, // 1: code
     /\[([^\]\n]+)\]\(([^()\s]+)\)/.source, // 2, 3: [text](url)
-    /(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/.source, // 4: a bare URL
+    /(https?:\/\/[^\s<>()"']*[^\s<>()"'.,;:!?])/.source, // 4: a bare URL
     /\*\*(?!\s)(.+?)(?<!\s)\*\*/.source, // 5: bold
     /(?<![\w*])\*(?![\s*])(.+?)(?<![\s*])\*(?![\w*])/.source, // 6: italic
   ].join("|"), "g");
@@ -608,10 +620,11 @@
         appendInline(item, bullet[2]);
         para = null;
       } else if (heading) {
-        appendInline(target.appendChild(h("p", { class: "heading" })).appendChild(h("strong")), heading[1]);
+        const strong = target.appendChild(h("p")).appendChild(h("strong"));
+        appendInline(strong, heading[1]);
         para = list = item = null;
       } else if (!line.trim()) {
-        para = item = null;
+        para = null; // a list survives blank lines; an indented line continues its item
         blank = true;
         continue;
       } else if (item && (!blank || /^\s{2,}/.test(line))) {
@@ -627,16 +640,17 @@
     }
   }
 
-  function appendInline(parent, text) {
+  function appendInline(parent, text, inLink = false) {
     let last = 0;
     for (const m of text.matchAll(INLINE)) {
       parent.append(text.slice(last, m.index));
       last = m.index + m[0].length;
       if (m[1] !== undefined) parent.append(h("code", { text: m[1] }));
+      else if (inLink && (m[2] ?? m[4]) !== undefined) parent.append(m[0]); // no nested links
       else if (m[2] !== undefined) appendLink(parent, m[2], m[3]);
       else if (m[4] !== undefined) appendLink(parent, m[4], m[4]);
-      else if (m[5] !== undefined) appendInline(parent.appendChild(h("strong")), m[5]);
-      else appendInline(parent.appendChild(h("em")), m[6]);
+      else if (m[5] !== undefined) appendInline(parent.appendChild(h("strong")), m[5], inLink);
+      else appendInline(parent.appendChild(h("em")), m[6], inLink);
     }
     parent.append(text.slice(last));
   }
@@ -654,7 +668,7 @@
       return;
     }
     const link = h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer" });
-    appendInline(link, text);
+    appendInline(link, text, true);
     parent.append(link);
   }
 
@@ -683,8 +697,12 @@
     :host { all: initial; }
     .rc {
       --text: #1c2230; --muted: #4f5868; --line: #dfe3e9; --soft: #f5f7fa;
-      font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-      color: var(--text); -webkit-font-smoothing: antialiased;
+      font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
+      color: var(--text); -webkit-font-smoothing: antialiased; text-align: left;
+      /* Inherited properties the host page may have set on <resume-chat>: reset them. */
+      letter-spacing: normal; word-spacing: normal; text-transform: none; text-indent: 0;
+      text-shadow: none; font-style: normal; white-space: normal; direction: ltr;
+      visibility: visible; cursor: auto;
     }
     .rc *, .rc *::before, .rc *::after { box-sizing: border-box; }
     [hidden] { display: none !important; }
@@ -714,13 +732,17 @@
     .floating .panel {
       position: fixed; bottom: 96px; right: 20px; z-index: 2147483001;
       width: 380px; height: min(640px, calc(100vh - 120px));
-      border-radius: 18px; box-shadow: 0 18px 50px rgba(16, 24, 40, .24), 0 0 0 1px rgba(16, 24, 40, .06);
+      border-radius: 18px;
+      box-shadow: 0 18px 50px rgba(16, 24, 40, .24), 0 0 0 1px rgba(16, 24, 40, .06);
     }
     .left .panel { left: 20px; right: auto; }
     .page { min-height: 100vh; min-height: 100dvh; display: flex; justify-content: center;
       padding: 32px 16px; background: #eceff3; }
-    .page .panel { width: 100%; max-width: 760px; height: calc(100vh - 64px); height: calc(100dvh - 64px);
-      border-radius: 18px; box-shadow: 0 10px 40px rgba(16, 24, 40, .12), 0 0 0 1px rgba(16, 24, 40, .05); }
+    .page .panel {
+      width: 100%; max-width: 760px; height: calc(100vh - 64px); height: calc(100dvh - 64px);
+      border-radius: 18px;
+      box-shadow: 0 10px 40px rgba(16, 24, 40, .12), 0 0 0 1px rgba(16, 24, 40, .05);
+    }
 
     header {
       display: flex; align-items: center; gap: 12px; padding: 14px 14px 14px 18px;
@@ -734,8 +756,10 @@
     .avatar svg { width: 20px; height: 20px; }
     .heading { flex: 1; min-width: 0; }
     .title { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; }
-    .subtitle { margin: 0; font-size: 13px; line-height: 1.35; overflow: hidden; text-overflow: ellipsis;
-      white-space: nowrap; }
+    .subtitle {
+      margin: 0; font-size: 13px; line-height: 1.35;
+      overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+    }
     .subtitle:empty { display: none; }
     .icon-button {
       flex: none; width: 38px; height: 38px; border: 0; border-radius: 10px; display: grid;
@@ -805,8 +829,10 @@
     .notice p { flex: 1; margin: 0; }
     .notice.error { color: #8b1a1a; background: #fdeeee; border-color: #f3cccc; }
     .notice.warn { color: #5a4300; background: #fff6db; border-color: #f1e3b5; }
-    .notice button { flex: none; padding: 5px 12px; border: 1px solid currentColor; border-radius: 8px;
-      background: #fff; color: inherit; font-size: 13px; }
+    .notice button {
+      flex: none; padding: 5px 12px; border: 1px solid currentColor; border-radius: 8px;
+      background: #fff; color: inherit; font-size: 13px;
+    }
 
     .composer {
       display: flex; align-items: flex-end; gap: 8px; padding: 12px; background: #fff;
