@@ -13,14 +13,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import docx
-import pypdf
 import yaml
-from docx.table import Table
-from docx.text.paragraph import Paragraph
 
 from app.core.errors import ResumeError
+
+if TYPE_CHECKING:
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 from app.services.json_resume import field, render_json_resume
 
 FORMATS = {
@@ -187,6 +188,8 @@ def _extract_plain(path: Path, data: bytes) -> str:
 
 def _extract_pdf(path: Path, data: bytes) -> str:
     with _parsing(path, "PDF"):
+        import pypdf
+
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise ResumeError(
@@ -197,6 +200,9 @@ def _extract_pdf(path: Path, data: bytes) -> str:
 
 def _extract_docx(path: Path, data: bytes) -> str:
     with _parsing(path, "Word .docx document"):
+        import docx
+        from docx.text.paragraph import Paragraph
+
         document = docx.Document(io.BytesIO(data))
         blocks = [
             _paragraph_markdown(block) if isinstance(block, Paragraph) else _table_text(block)
@@ -205,7 +211,7 @@ def _extract_docx(path: Path, data: bytes) -> str:
     return "\n\n".join(blocks)
 
 
-def _paragraph_markdown(paragraph: Paragraph) -> str:
+def _paragraph_markdown(paragraph: "Paragraph") -> str:
     text = paragraph.text.strip()
     style = paragraph.style.name if paragraph.style is not None else None
     if not text or not style:
@@ -217,7 +223,7 @@ def _paragraph_markdown(paragraph: Paragraph) -> str:
     return f"- {text}" if style.startswith("List") else text
 
 
-def _table_text(table: Table) -> str:
+def _table_text(table: "Table") -> str:
     """Rows of short cells as `a | b`; layout tables with long cells as blocks."""
     rows: list[str] = []
     for row in table.rows:
