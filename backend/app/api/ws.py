@@ -6,7 +6,7 @@ import json
 import math
 
 from fastapi import APIRouter, WebSocket
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
@@ -36,6 +36,7 @@ from app.models.websocket import (
     MessageFrame,
     PingFrame,
     PongEvent,
+    ServerEvent,
     SessionData,
     SessionEvent,
     client_frame_adapter,
@@ -65,7 +66,7 @@ class SocketSink:
         except Exception:  # the client went away; the turn carries on without it
             self.open = False
 
-    async def event(self, event: BaseModel) -> None:
+    async def event(self, event: ServerEvent) -> None:
         await self.send(event.model_dump_json())
 
     async def chunk(self, text: str) -> None:

@@ -147,10 +147,8 @@ class ConversationService:
         self, chat: ChatSession, question: str, client: Client, sink: TurnSink
     ) -> ActiveTurn:
         question, tokens = self.check_question(question)
-        turn = ActiveTurn()
-        turn.task = asyncio.create_task(
-            self._run_guarded(chat, question, tokens, client, sink, turn)
-        )
+        turn = ActiveTurn(chat, question, tokens, client, sink)
+        turn.task = asyncio.create_task(self._run_guarded(turn))
         self._turns.add(turn.task)
         turn.task.add_done_callback(self._turns.discard)
         return turn
@@ -193,38 +191,29 @@ class ConversationService:
         if self._turns:
             await asyncio.wait(set(self._turns), timeout=5)
 
-    async def _run_guarded(
-        self,
-        chat: ChatSession,
-        question: str,
-        tokens: int,
-        client: Client,
-        sink: TurnSink,
-        turn: ActiveTurn,
-    ) -> None:
+    async def _run_guarded(self, turn: ActiveTurn) -> None:
         try:
-            await self._limiter.check_question(client.ip, str(chat.id))
-            if not chat.stored:
-                await self._limiter.check_new_session(client.ip)
+            await self._limiter.check_question(turn.client.ip, str(turn.chat.id))
+            if not turn.chat.stored:
+                await self._limiter.check_new_session(turn.client.ip)
             async with self._limiter.stream_slot():
-                await self._run_turn(chat, question, tokens, client, sink, turn)
+                await self._run_turn(turn)
         except AppError as error:
             if isinstance(error, RateLimitedError | BudgetExceededError | SessionLimitError):
                 self._metrics.refused(error.code)
-            await sink.error(error)
+            await turn.sink.error(error)
         except Exception:
             logger.exception("chat turn failed unexpectedly")
-            await sink.error(AppError())
+            await turn.sink.error(AppError())
 
-    async def _run_turn(
-        self,
-        chat: ChatSession,
-        question: str,
-        tokens: int,
-        client: Client,
-        sink: TurnSink,
-        turn: ActiveTurn,
-    ) -> None:
+    async def _run_turn(self, turn: ActiveTurn) -> None:
+        chat, question, tokens, client, sink = (
+            turn.chat,
+            turn.question,
+            turn.tokens,
+            turn.client,
+            turn.sink,
+        )
         answer = Answer(started=asyncio.get_running_loop().time())
         history = await self._transcript.store_question(chat, question, tokens, client)
         context = self.context
@@ -232,7 +221,7 @@ class ConversationService:
         messages = build_messages(context.system_prompt, kept, question)
         answer.prompt_estimate = (
             context.system_tokens
-            + sum(turn.tokens + MESSAGE_OVERHEAD for turn in kept)
+            + sum(earlier.tokens + MESSAGE_OVERHEAD for earlier in kept)
             + tokens
             + MESSAGE_OVERHEAD
             + REPLY_PRIMER

@@ -11,7 +11,3 @@ class TokenCounter:
 
     def count(self, text: str) -> int:
         return len(self._encoding.encode(text, disallowed_special=()))
-
-    def count_messages(self, messages: list[dict[str, str]]) -> int:
-        """OpenAI's accounting: about 3 tokens of framing per message, 3 to prime the reply."""
-        return sum(3 + self.count(message["content"]) for message in messages) + 3

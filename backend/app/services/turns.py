@@ -47,6 +47,13 @@ class OpenedSession:
 
 @dataclass(slots=True)
 class ActiveTurn:
+    """One question in flight: what was asked, by whom, where the answer goes, and its tasks."""
+
+    chat: ChatSession
+    question: str
+    tokens: int
+    client: Client
+    sink: TurnSink
     task: asyncio.Task[None] | None = None
     stream_task: asyncio.Task[Completion] | None = None
     cancel_requested: bool = False
