@@ -12,14 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 
 from app.api.deps import ClientDep, ServiceDep, SettingsDep
-from app.api.errors import ERROR_RESPONSES, error_data
+from app.api.errors import ERROR_RESPONSES, error_frame
 from app.core.errors import AppError, SessionNotFoundError
 from app.core.logger import session_id_var
 from app.models.rest import ChatRequest, ChatResponse, Profile, SessionHistory
-from app.models.websocket import DoneData, DoneEvent, ErrorEvent
+from app.models.websocket import DoneData, DoneEvent
 from app.services.conversation import ConversationService
 from app.services.profile import greeting, starter_questions
 from app.services.turns import ChatSession
@@ -141,24 +140,19 @@ async def _session(service: ConversationService, session_id: uuid.UUID | None) -
 
 
 async def _sse(chat: ChatSession, first: TurnEvent, sink: QueueSink) -> AsyncIterator[str]:
-    yield _event("session", {"type": "session", "data": {"session_id": str(chat.id)}})
+    yield _event("session", json.dumps({"type": "session", "data": {"session_id": str(chat.id)}}))
     event = first
     while True:
         if isinstance(event, str):
-            yield _event("chunk", {"type": "chunk", "data": event})
+            yield _event("chunk", json.dumps({"type": "chunk", "data": event}))
         elif isinstance(event, DoneData):
-            yield _event("done", DoneEvent(data=event))
+            yield _event("done", DoneEvent(data=event).model_dump_json())
             return
         else:
-            yield _event("error", ErrorEvent(data=error_data(event)))
+            yield _event("error", error_frame(event))
             return
         event = await sink.next()
 
 
-def _event(name: str, payload: BaseModel | dict[str, Any]) -> str:
-    data = (
-        payload.model_dump_json(exclude_none=name == "error")
-        if isinstance(payload, BaseModel)
-        else json.dumps(payload)
-    )
+def _event(name: str, data: str) -> str:
     return f"event: {name}\ndata: {data}\n\n"

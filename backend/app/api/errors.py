@@ -57,8 +57,14 @@ def error_data(error: AppError) -> ErrorData:
     return ErrorData(code=error.code, message=error.message, retry_after=error.retry_after)
 
 
-def error_event(error: AppError) -> ErrorEvent:
-    return ErrorEvent(data=error_data(error))
+def error_frame(error: AppError) -> str:
+    """The `error` event as JSON text, for the WebSocket and Server-Sent Events alike."""
+    return ErrorEvent(data=error_data(error)).model_dump_json(exclude_none=True)
+
+
+def error_body(error: AppError) -> dict[str, Any]:
+    """The HTTP error body; `retry_after` only where there is one."""
+    return ErrorBody(error=error_data(error)).model_dump(exclude_none=True)
 
 
 def error_response(
@@ -70,7 +76,7 @@ def error_response(
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    body = ErrorBody(error=error_data(exc)).model_dump(exclude_none=True)
+    body = error_body(exc)
     headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 

@@ -18,7 +18,7 @@ from app.api.deps import (
     ServiceDep,
     SettingsDep,
 )
-from app.api.errors import ErrorBody, error_data, error_event
+from app.api.errors import error_body, error_frame
 from app.core.config import Settings
 from app.core.errors import (
     AppError,
@@ -76,7 +76,7 @@ class SocketSink:
         await self.event(DoneEvent(data=data))
 
     async def error(self, error: AppError) -> None:
-        await self.send(error_event(error).model_dump_json(exclude_none=True))
+        await self.send(error_frame(error))
 
 
 @router.websocket("/ws")
@@ -222,7 +222,7 @@ def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
 async def _deny(websocket: WebSocket, error: AppError) -> None:
     """Refuse at the handshake with HTTP 429 where the server can, else close 1008."""
     headers = {"Retry-After": str(math.ceil(error.retry_after))} if error.retry_after else {}
-    body = ErrorBody(error=error_data(error)).model_dump(exclude_none=True)
+    body = error_body(error)
     try:
         await websocket.send_denial_response(
             JSONResponse(body, status_code=error.status_code, headers=headers)
