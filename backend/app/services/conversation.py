@@ -110,6 +110,7 @@ class ConversationService:
             room,
             context_tokens=self._limits.context_tokens,
             answer_tokens=self._limits.max_answer_tokens,
+            question_tokens=self._limits.max_message_tokens,
         )
         self.context = context
 

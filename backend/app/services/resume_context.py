@@ -26,12 +26,14 @@ class ResumeContext:
             excerpts=ExcerptIndex.build(resume) if excerpts else None,
         )
 
-    def check_room(self, room: int, *, context_tokens: int, answer_tokens: int) -> None:
+    def check_room(
+        self, room: int, *, context_tokens: int, answer_tokens: int, question_tokens: int
+    ) -> None:
         """`room` is what is left of the context window for a longest question's history."""
         if room < 0:
             raise ResumeError(
                 f"The system prompt and resume take {self.system_tokens} tokens; with "
-                f"LLM_MAX_TOKENS={answer_tokens} and a longest question that is {-room} "
-                f"tokens over LLM_CONTEXT_TOKENS={context_tokens}. Raise LLM_CONTEXT_TOKENS "
-                "or shorten the resume."
+                f"LLM_MAX_TOKENS={answer_tokens} and MAX_MESSAGE_TOKENS={question_tokens} "
+                f"they are {-room} tokens over LLM_CONTEXT_TOKENS={context_tokens}. "
+                "Raise LLM_CONTEXT_TOKENS or shorten the resume."
             )
