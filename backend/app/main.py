@@ -33,10 +33,12 @@ from app.services.admin import AdminService, Prices
 from app.services.client_ip import Network, parse_trusted
 from app.services.conversation import Answerers, ConversationService, Limits
 from app.services.guards import Budgets
+from app.services.live_hub import LiveHub, open_live_hub
 from app.services.llm_client import LLMClient, create_http_client
 from app.services.metrics import Metrics
 from app.services.model_chain import ModelChain
 from app.services.rate_limit import RateLimiter
+from app.services.recovery import cutoff_seconds, scheduled_recovery
 from app.services.resume_context import ResumeContext
 from app.services.resume_loader import Resume, load_resume
 from app.services.retention import scheduled_retention
@@ -61,6 +63,7 @@ class AppState(TypedDict):
     limiter: RateLimiter
     metrics: Metrics
     connections: ConnectionRegistry
+    live_hub: LiveHub
     trusted_proxies: list[Network]
     admin: AdminService
 
@@ -129,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             http = await stack.enter_async_context(create_http_client(current))
             service = _build_service(current, engine, http, resume, limiter, metrics)
             connections = ConnectionRegistry()
+            live_hub = await stack.enter_async_context(open_live_hub(current))
             restore = install_graceful_shutdown(
                 connections, service, current.shutdown_grace_seconds
             )
@@ -137,6 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stack.enter_async_context(
                 scheduled_retention(sessions, current.retention_days, current.retention_check_hours)
             )
+            cutoff = cutoff_seconds(current.llm_total_timeout, current.shutdown_grace_seconds)
+            await stack.enter_async_context(scheduled_recovery(sessions, cutoff))
             _log_ready(current, resume, engine, service, limiter)
             yield AppState(
                 settings=current,
@@ -145,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 limiter=limiter,
                 metrics=metrics,
                 connections=connections,
+                live_hub=live_hub,
                 trusted_proxies=parse_trusted(current.trusted_proxies),
                 admin=AdminService(sessions, Prices.from_settings(current)),
             )

@@ -19,6 +19,7 @@ TIMEOUT = 10.0
 @dataclass
 class Answer:
     chunks: list[str] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -53,6 +54,7 @@ class ChatClient:
             frame = await self.receive()
             if frame["type"] == "chunk":
                 answer.chunks.append(frame["data"])
+                answer.seqs.append(frame["seq"])
             elif frame["type"] in ("done", "error"):
                 answer.final = frame
                 return answer
@@ -64,12 +66,22 @@ class ChatClient:
 
 @asynccontextmanager
 async def chat(
-    port: int, session_id: str | None = None, headers: dict[str, str] | None = None
+    port: int,
+    session_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    last_seq: int | None = None,
+    **options: Any,
 ) -> AsyncIterator[ChatClient]:
-    """Connect and read frames up to and including `session`; earlier ones go in `.before`."""
-    query = f"?session_id={session_id}" if session_id is not None else ""
-    url = f"ws://127.0.0.1:{port}/ws{query}"
-    async with connect(url, additional_headers=headers) as connection:
+    """Connect and read frames up to and including `session`; earlier ones go in `.before`.
+
+    `last_seq` resumes an answer being streamed after that chunk; `options` go to
+    `websockets.connect`.
+    """
+    query = {"session_id": session_id, "last_seq": last_seq}
+    encoded = "&".join(f"{key}={value}" for key, value in query.items() if value is not None)
+    url = f"ws://127.0.0.1:{port}/ws" + (f"?{encoded}" if encoded else "")
+    async with connect(url, additional_headers=headers, **options) as connection:
         before = []
         while True:
             async with asyncio.timeout(TIMEOUT):

@@ -6,6 +6,7 @@ temporary directory, or to tests/screenshots/ with SAVE_SCREENSHOTS=1.
 """
 
 import asyncio
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -15,7 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    Locator,
+    Page,
+    ViewportSize,
+    WebSocketRoute,
+    async_playwright,
+    expect,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -272,6 +281,37 @@ async def test_dropped_connection_reconnects_and_resumes(
         await expect(answers(page)).to_have_text(["Go and Python.", "Since 2021."])
     sent = [m["content"] for m in fake_llm.requests[-1].body["messages"][1:]]
     assert sent == ["Which languages?", "Go and Python.", "Since when?"]
+
+
+async def test_an_answer_cut_off_mid_stream_carries_on_after_reconnecting(
+    page: Page, make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    tokens = lorem_tokens(60)
+    fake_llm.script(Reply(tokens=tokens, token_delay=0.05))
+    urls: list[str] = []
+
+    async def cut_the_first_socket_after_ten_chunks(socket: WebSocketRoute) -> None:
+        urls.append(socket.url)
+        server, first, chunks = socket.connect_to_server(), len(urls) == 1, 0
+
+        async def from_server(message: str | bytes) -> None:
+            nonlocal chunks
+            chunks += json.loads(message)["type"] == "chunk"
+            if first and chunks > 10:
+                await socket.close(code=1011, reason="network trouble")
+            else:
+                socket.send(message)
+
+        server.on_message(from_server)
+
+    await page.route_web_socket(re.compile(r"/ws"), cut_the_first_socket_after_ten_chunks)
+    async with chat_page(page, make_settings):
+        await ask(page, "Tell me everything.")
+        await expect(answers(page)).to_have_text(["".join(tokens)], timeout=20_000)
+        await expect(page.locator(".messages .msg")).to_have_count(2)
+        await expect(page.get_by_role("button", name="Send")).to_be_visible()
+    assert len(urls) == 2
+    assert "last_seq=10" in urls[1]
 
 
 async def test_offline_reads_as_a_sentence(page: Page, make_settings: SettingsFactory) -> None:

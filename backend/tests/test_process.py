@@ -41,18 +41,23 @@ async def _start(port: int, env: dict[str, str]) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
+async def _wait_until_up(port: int, process: asyncio.subprocess.Process) -> None:
+    """Until /health answers (start-up takes seconds, more on a busy machine)."""
+    async with httpx.AsyncClient() as http, asyncio.timeout(60):
+        while process.returncode is None:
+            try:
+                await http.get(f"http://127.0.0.1:{port}/health")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+
+
 @asynccontextmanager
 async def uvicorn_process(**settings: str) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
     port = _free_port()
     process = await _start(port, _env(**settings))
     try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                try:
-                    await http.get(f"http://127.0.0.1:{port}/health")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
+        await _wait_until_up(port, process)
         yield port, process
     finally:
         if process.returncode is None:

@@ -11,6 +11,7 @@ from app.core.config import Settings
 from app.services.admin import AdminService
 from app.services.client_ip import ip_of
 from app.services.conversation import ConversationService
+from app.services.live_hub import LiveHub
 from app.services.metrics import Metrics
 from app.services.rate_limit import RateLimiter
 from app.services.turns import Client
@@ -46,6 +47,11 @@ def get_connections(conn: HTTPConnection) -> ConnectionRegistry:
     return connections
 
 
+def get_live_hub(conn: HTTPConnection) -> LiveHub:
+    hub: LiveHub = conn.state.live_hub
+    return hub
+
+
 def get_client(conn: HTTPConnection) -> Client:
     """The visitor's address: X-Forwarded-For counts only from TRUSTED_PROXIES."""
     return Client(ip_of(conn, conn.state.trusted_proxies))
@@ -62,5 +68,6 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ConnectionsDep = Annotated[ConnectionRegistry, Depends(get_connections)]
+LiveHubDep = Annotated[LiveHub, Depends(get_live_hub)]
 ClientDep = Annotated[Client, Depends(get_client)]
 AdminDep = Annotated[AdminService, Depends(get_admin)]

@@ -2,18 +2,20 @@
 
 import asyncio
 import contextlib
-import json
 import math
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
+from app.api.delivery import LiveSink, SocketSender
 from app.api.deps import (
     ClientDep,
     ConnectionsDep,
     LimiterDep,
+    LiveHubDep,
     MetricsDep,
     ServiceDep,
     SettingsDep,
@@ -21,6 +23,7 @@ from app.api.deps import (
 from app.api.errors import error_body, error_frame
 from app.core.config import Settings
 from app.core.errors import (
+    AnswerInterruptedError,
     AppError,
     BusyError,
     InvalidMessageError,
@@ -31,52 +34,24 @@ from app.core.logger import get_logger, session_id_var
 from app.models.websocket import (
     CancelFrame,
     ClientFrame,
-    DoneData,
-    DoneEvent,
+    HistoryItem,
     MessageFrame,
     PingFrame,
     PongEvent,
-    ServerEvent,
     SessionData,
     SessionEvent,
     client_frame_adapter,
 )
 from app.services.conversation import ConversationService
-from app.services.turns import ActiveTurn, ChatSession, Client
+from app.services.live import LiveAnswer
+from app.services.live_hub import LiveHub
+from app.services.turns import ChatSession, Client
 
 router = APIRouter()
 logger = get_logger(__name__)
 
 _PONG = PongEvent().model_dump_json()
 NORMAL_CLOSURE, GOING_AWAY, POLICY_VIOLATION, TRY_AGAIN_LATER = 1000, 1001, 1008, 1013
-
-
-class SocketSink:
-    """Sends a turn's events to one socket; once the visitor has gone it drops them."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self._websocket = websocket
-        self.open = True
-
-    async def send(self, frame: str) -> None:
-        if not self.open:
-            return
-        try:
-            await self._websocket.send_text(frame)
-        except Exception:  # the client went away; the turn carries on without it
-            self.open = False
-
-    async def event(self, event: ServerEvent) -> None:
-        await self.send(event.model_dump_json())
-
-    async def chunk(self, text: str) -> None:
-        await self.send(json.dumps({"type": "chunk", "data": text}))
-
-    async def done(self, data: DoneData) -> None:
-        await self.event(DoneEvent(data=data))
-
-    async def error(self, error: AppError) -> None:
-        await self.send(error_frame(error))
 
 
 @router.websocket("/ws")
@@ -88,7 +63,9 @@ async def chat_socket(
     metrics: MetricsDep,
     connections: ConnectionsDep,
     client: ClientDep,
+    hub: LiveHubDep,
     session_id: str | None = None,
+    last_seq: str | None = None,
 ) -> None:
     if not origin_allowed(websocket.headers.get("origin"), settings.allowed_origins):
         metrics.refused("origin_refused")
@@ -109,70 +86,132 @@ async def chat_socket(
         stack.enter_context(connections.track(websocket))
         metrics.connection_opened()
         stack.callback(metrics.connection_closed)
-        await _converse(websocket, service, settings, client, session_id)
+        requested = (session_id, _last_seq(last_seq))
+        await _converse(websocket, service, hub, settings, client, requested)
 
 
 async def _converse(
     websocket: WebSocket,
     service: ConversationService,
+    hub: LiveHub,
     settings: Settings,
     client: Client,
-    session_id: str | None,
+    requested: tuple[str | None, int],
 ) -> None:
-    sink = SocketSink(websocket)
+    sender = SocketSender(websocket, settings.ws_send_timeout)
+    session_id, last_seq = requested
     try:
         opened = await service.open_session(session_id)
     except AppError as error:
-        await sink.error(error)
+        await sender.send(error_frame(error))
         await websocket.close(TRY_AGAIN_LATER, "storage unavailable")
         return
     session_id_var.set(str(opened.session.id))
     if opened.not_found:
-        await sink.error(SessionNotFoundError())
-    data = SessionData(session_id=opened.session.id, resumed=opened.resumed, history=opened.history)
-    await sink.event(SessionEvent(data=data))
+        await sender.send(error_frame(SessionNotFoundError()))
+    streaming = await hub.find(opened.session.id) if opened.resumed else None
+    history = opened.history if streaming is None else _up_to(opened.history, streaming.question)
+    data = SessionData(
+        session_id=opened.session.id,
+        resumed=opened.resumed,
+        history=history,
+        answering=streaming is not None,
+    )
+    await sender.send(SessionEvent(data=data).model_dump_json())
+    socket = _Socket(websocket, sender, service, hub, opened.session, client)
+    if streaming is not None:
+        socket.follow(hub.follow(streaming, last_seq))
     try:
-        await _serve(websocket, sink, service, settings, opened.session, client)
+        await socket.serve(settings)
     finally:
-        sink.open = False
+        sender.open = False
+        socket.stop_following()
 
 
-async def _serve(
-    websocket: WebSocket,
-    sink: SocketSink,
-    service: ConversationService,
-    settings: Settings,
-    chat: ChatSession,
-    client: Client,
-) -> None:
-    turn: ActiveTurn | None = None
-    while True:
-        raw = await _receive(websocket, settings.ws_idle_timeout, turn)
-        if raw is None:
+class _Socket:
+    """One visitor's socket: reads frames, starts turns, follows the answer being streamed."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        sender: SocketSender,
+        service: ConversationService,
+        hub: LiveHub,
+        chat: ChatSession,
+        client: Client,
+    ) -> None:
+        self._websocket, self._sender, self._service, self._hub = websocket, sender, service, hub
+        self._chat, self._client = chat, client
+        self._following: asyncio.Task[None] | None = None
+
+    def answering(self) -> bool:
+        following = self._following is not None and not self._following.done()
+        return following or self._hub.local(self._chat.id) is not None
+
+    def follow(self, batches: AsyncIterator[list[str]]) -> None:
+        self._following = asyncio.create_task(self._sender.pump(batches))
+
+    def stop_following(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+
+    async def serve(self, settings: Settings) -> None:
+        while True:
+            raw = await _receive(self._websocket, settings.ws_idle_timeout, self.answering)
+            if raw is None:
+                return
+            try:
+                frame = _parse(raw, settings.ws_max_frame_bytes)
+            except AppError as error:
+                await self._sender.send(error_frame(error))
+                continue
+            match frame:
+                case PingFrame():
+                    await self._sender.send(_PONG)
+                case CancelFrame():
+                    self._hub.cancel(self._chat.id)
+                case MessageFrame(data=question):
+                    await self._ask(question)
+
+    async def _ask(self, question: str) -> None:
+        if self.answering():
+            await self._sender.send(error_frame(BusyError()))
             return
+        answer = LiveAnswer(question)
         try:
-            frame = _parse(raw, settings.ws_max_frame_bytes)
+            turn = self._service.start_turn(self._chat, question, self._client, LiveSink(answer))
         except AppError as error:
-            await sink.error(error)
-            continue
-        match frame:
-            case PingFrame():
-                await sink.send(_PONG)
-            case CancelFrame():
-                if turn is not None and not turn.done():
-                    turn.cancel()
-            case MessageFrame(data=question):
-                if turn is not None and not turn.done():
-                    await sink.error(BusyError())
-                    continue
-                try:
-                    turn = service.start_turn(chat, question, client, sink)
-                except AppError as error:
-                    await sink.error(error)
+            await self._sender.send(error_frame(error))
+            return
+        chat_id, hub = self._chat.id, self._hub
+        hub.add(chat_id, answer, turn.cancel)
+
+        def ended(_task: object) -> None:
+            answer.finish(error_frame(AnswerInterruptedError()))  # only if it had no end
+            hub.end(chat_id, answer)
+
+        assert turn.task is not None
+        turn.task.add_done_callback(ended)
+        self.follow(answer.follow())
+
+
+def _up_to(history: list[HistoryItem], question: str) -> list[HistoryItem]:
+    """History before the answer being streamed (stored already if it just finished)."""
+    if len(history) >= 2 and history[-1].role == "assistant" and history[-2].content == question:
+        return history[:-1]
+    return history
+
+
+def _last_seq(value: str | None) -> int:
+    """The last chunk a reconnecting client saw; anything unreadable replays from the start."""
+    try:
+        return max(0, int(value)) if value else 0
+    except ValueError:
+        return 0
 
 
 async def _receive(
-    websocket: WebSocket, idle_seconds: float, turn: ActiveTurn | None
+    websocket: WebSocket, idle_seconds: float, answering: Callable[[], bool]
 ) -> str | bytes | None:
     """The next frame; None once the client has gone or was closed for idling."""
     while websocket.client_state is WebSocketState.CONNECTED:
@@ -180,7 +219,7 @@ async def _receive(
             async with asyncio.timeout(idle_seconds):
                 message = await websocket.receive()
         except TimeoutError:
-            if turn is not None and not turn.done():
+            if answering():
                 continue  # an answer is still streaming: the visitor is waiting, not idle
             await websocket.close(NORMAL_CLOSURE, "idle timeout")
             return None

@@ -103,3 +103,11 @@ class SessionLimitError(AppError):
     code = "session_limit_reached"
     status_code = 429
     default_message = "This conversation has reached its length limit. Start a new one."
+
+
+class AnswerInterruptedError(AppError):
+    """The instance streaming an answer stopped before finishing it (shutdown or crash)."""
+
+    code = "answer_interrupted"
+    status_code = 503
+    default_message = "The answer was interrupted before it finished. Please ask again."

@@ -46,6 +46,7 @@ class SessionData(BaseModel):
     session_id: uuid.UUID
     resumed: bool
     history: list[HistoryItem]
+    answering: bool = False  # an answer is streaming: its chunks follow this frame
 
 
 class Usage(BaseModel):
@@ -80,6 +81,7 @@ class SessionEvent(BaseModel):
 class ChunkEvent(BaseModel):
     type: Literal["chunk"] = "chunk"
     data: str
+    seq: int  # 1 for an answer's first chunk; reconnect with ?last_seq= to resume after one
 
 
 class DoneEvent(BaseModel):

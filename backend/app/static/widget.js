@@ -49,7 +49,7 @@
 
   const state = {
     ws: null, ready: false, sid: load("localStorage", keys.session), attempt: 0,
-    turn: null, pending: null, refused: false, started: false, profile: null,
+    turn: null, resume: null, pending: null, refused: false, started: false, profile: null,
     retryTimer: 0, countdownTimer: 0, cooldownUntil: 0,
   };
   const ui = {};
@@ -275,7 +275,11 @@
   function connect() {
     if (state.ws || state.refused) return;
     clearTimeout(state.retryTimer);
-    const query = state.sid ? `?session_id=${encodeURIComponent(state.sid)}` : "";
+    const params = new URLSearchParams();
+    if (state.sid) params.set("session_id", state.sid);
+    // Cut off mid-answer: the server sends the chunks after the last one seen, then the rest.
+    if (state.sid && state.resume) params.set("last_seq", String(state.resume.seq));
+    const query = params.size ? `?${params}` : "";
     const ws = new WebSocket(`${config.server.replace(/^http/, "ws")}/ws${query}`);
     state.ws = ws;
     state.ready = false;
@@ -302,7 +306,7 @@
   function onFrame(frame) {
     const data = frame.data;
     if (frame.type === "session") onSession(data);
-    else if (frame.type === "chunk" && state.turn) onChunk(String(data));
+    else if (frame.type === "chunk" && state.turn) onChunk(String(data), frame.seq);
     else if (frame.type === "done" && state.turn) onDone(data || {});
     else if (frame.type === "error") onError(data || {});
   }
@@ -314,6 +318,9 @@
     store("localStorage", keys.session, state.sid);
     if (ui.notice.dataset.kind === "connection") hideNotice();
     renderHistory(data.history || []);
+    const resume = state.resume;
+    state.resume = null;
+    if (data.answering) follow(resume);
     const pending = state.pending;
     state.pending = null;
     if (pending) ask(pending);
@@ -324,7 +331,10 @@
     const wasReady = state.ready;
     state.ws = null;
     state.ready = false;
-    if (state.turn) endTurn("The connection dropped before the answer finished.");
+    if (state.turn) {
+      state.resume = { text: state.turn.text, seq: state.turn.seq };
+      endTurn("The connection dropped before the answer finished.");
+    }
     // The server closes idle chats (1000); reconnect quietly when the visitor writes again.
     if (wasReady && event.code === 1000) return;
     if (!wasReady && (await refusedHere())) {
@@ -421,9 +431,23 @@
     const dots = [h("span"), h("span"), h("span")];
     body.append(h("span", { class: "typing", "aria-hidden": "true" }, ...dots));
     bot.setAttribute("aria-busy", "true");
-    state.turn = { question: text, text: "", user, bot, body, stopping: false };
+    state.turn = { question: text, text: "", seq: 0, user, bot, body, stopping: false };
     setStreaming(true);
     state.ws.send(JSON.stringify({ type: "message", data: text }));
+  }
+
+  /** An answer still being written when the session opened: show it as it carries on. */
+  function follow(resume) {
+    const users = ui.messages.querySelectorAll(".msg.user");
+    const user = users[users.length - 1] || null;
+    const text = resume ? resume.text : "";
+    const bot = addMessage("bot", text);
+    bot.setAttribute("aria-busy", "true");
+    const body = bot.querySelector(".body");
+    const question = user ? user.querySelector(".body").textContent : "";
+    const seq = resume ? resume.seq : 0;
+    state.turn = { question, text, seq, user, bot, body, stopping: false };
+    setStreaming(true);
   }
 
   function stop() {
@@ -432,8 +456,12 @@
     state.ws.send(JSON.stringify({ type: "cancel" }));
   }
 
-  function onChunk(text) {
+  function onChunk(text, seq) {
     const turn = state.turn;
+    if (typeof seq === "number") {
+      if (seq <= turn.seq) return; // seen before the connection dropped
+      turn.seq = seq;
+    }
     turn.text += text;
     const follow = nearEnd();
     renderMarkdown(turn.body, turn.text);
@@ -462,7 +490,7 @@
     const code = data.code || "internal_error";
     const turn = state.turn;
     if (turn && REFUSED.has(code)) {
-      turn.user.remove();
+      if (turn.user) turn.user.remove();
       turn.bot.remove();
       if (!ui.input.value) ui.input.value = turn.question;
       fitInput();
