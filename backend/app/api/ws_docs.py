@@ -23,9 +23,10 @@ Open **`ws://HOST/ws`** with a WebSocket client (browsers: `new WebSocket(...)`)
 **Server → client**
 
 1. First, always: `{"type": "session", "data": {"session_id": "3109bafa-...", "resumed": false,
-   "history": [{"role": "user", "content": "Hi", "created_at": "2026-11-25T08:00:00Z"}]}}`
-   (after an `error` `session_not_found` when the requested session does not exist).
-2. Per question, `chunk` frames: `{"type": "chunk", "data": "Maya is a"}`
+   "history": [{"role": "user", "content": "Hi", "created_at": "2026-11-25T08:00:00Z"}],
+   "answering": false}}` (after an `error` `session_not_found` when the requested session
+   does not exist). `answering: true`: an answer is still streaming; its chunks follow.
+2. Per question, `chunk` frames numbered from 1: `{"type": "chunk", "data": "Maya is a", "seq": 1}`
 3. then exactly one `done`: `{"type": "done", "data": {"content": "Maya is a backend engineer.",
    "finish_reason": "stop", "usage": {"prompt_tokens": 1254, "completion_tokens": 7,
    "total_tokens": 1261}, "model": "openai/gpt-4o-mini", "latency_ms": 812, "source": "model"}}`
@@ -37,14 +38,17 @@ Open **`ws://HOST/ws`** with a WebSocket client (browsers: `new WebSocket(...)`)
 **Error codes**: `invalid_message` (not JSON, unknown type, wrong shape, binary frame,
 control characters), `message_too_long`, `busy` (a question while an answer streams),
 `session_not_found`, `rate_limited` (with `retry_after`), `budget_exceeded`,
-`session_limit_reached`, `llm_unavailable`, `llm_timeout`, `storage_unavailable`,
-`internal_error`. An error never closes the socket; the next good frame is answered.
+`session_limit_reached`, `llm_unavailable`, `llm_timeout`, `answer_interrupted`,
+`storage_unavailable`, `internal_error`. An error never closes the socket; the next good
+frame is answered.
 
 **Handshake refusals**: 403 for an `Origin` not in `ALLOWED_ORIGINS`, 429 when the address
 has too many open chats. **Closes**: 1000 `idle timeout` after `WS_IDLE_TIMEOUT` of
-silence, 1001 when the server shuts down (answers in flight finish first), 1013 when
-storage is unavailable at connect. A visitor who disconnects mid-answer loses nothing:
-the answer is completed, stored, and in `history` on reconnect.
+silence, 1001 when the server shuts down (answers in flight finish first), 1008 `client
+stopped reading` after `WS_SEND_TIMEOUT`, 1013 when storage is unavailable at connect.
+A visitor who disconnects mid-answer loses nothing: the answer is completed and stored.
+Reconnect with `?session_id=...&last_seq=N` while it streams to get the chunks after
+`seq` N, then the rest live (any instance, with Redis).
 """
 
 
