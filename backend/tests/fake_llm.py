@@ -2,19 +2,21 @@
 
 It streams chat completions in OpenRouter's SSE format and can be scripted to fail the
 ways a real provider does: error statuses, slow or hanging streams, dropped connections,
-mid-stream error events and malformed events.
+mid-stream error events and malformed events; with a fault rate (`--fault-rate`), any
+of those at random.
 """
 
 import argparse
 import asyncio
 import json
 import logging
+import random
 import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -117,10 +119,11 @@ class _HideDroppedConnections(logging.Filter):
 
 
 class FakeLLM:
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(self, default: Reply | None = None, fault_rate: float = 0.0) -> None:
         self.base_url = ""
         self.requests: list[RecordedRequest] = []
         self.default = default or Reply()
+        self.fault_rate = fault_rate  # unscripted requests fail this often, at random
         self.active_streams = 0
         self.cancelled_streams = 0
         self.app = Starlette(
@@ -154,7 +157,7 @@ class FakeLLM:
         if not isinstance(body, dict):
             return _error_response(HTTPStatus.BAD_REQUEST, "Request body must be a JSON object")
         self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body))
-        reply = self._queue.popleft() if self._queue else self.default
+        reply = self._queue.popleft() if self._queue else self._unscripted()
         if reply.status != HTTPStatus.OK:
             return _error_response(reply.status, retry_after=reply.retry_after)
         model = str(body.get("model", "fake/model")) if reply.name_model else None
@@ -164,6 +167,11 @@ class FakeLLM:
             return StreamingResponse(events, media_type="text/event-stream")
         await self._pause(reply.first_token_delay)
         return JSONResponse(completion.message(reply))
+
+    def _unscripted(self) -> Reply:
+        if self.fault_rate and random.random() < self.fault_rate:
+            return random.choice(faults(self.default))
+        return self.default
 
     async def _stream(self, reply: Reply, completion: _Completion) -> AsyncIterator[str]:
         with self._track_stream():
@@ -240,6 +248,18 @@ def _error_response(
     return JSONResponse(error, status_code=status, headers=headers)
 
 
+def faults(reply: Reply) -> list[Reply]:
+    """Each way a provider fails, with `reply`'s tokens and timing."""
+    half = max(1, len(reply.tokens) // 2)
+    return [
+        *(replace(reply, status=status, retry_after=0.1) for status in (429, 500)),
+        replace(reply, drop_after=half),
+        replace(reply, error_after=half),
+        replace(reply, malformed_after=half),
+        replace(reply, hang=True),
+    ]
+
+
 def lorem_tokens(count: int) -> list[str]:
     words = LOREM.split()
     return [f"{' ' if i else ''}{words[i % len(words)]}" for i in range(count)]
@@ -276,13 +296,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", type=int, default=60)
     parser.add_argument("--token-delay", type=float, default=0.02)
     parser.add_argument("--first-token-delay", type=float, default=0.3)
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1: random failures")
     args = parser.parse_args(argv)
     default = Reply(
         tokens=lorem_tokens(args.tokens),
         token_delay=args.token_delay,
         first_token_delay=args.first_token_delay,
     )
-    fake = FakeLLM(default)
+    fake = FakeLLM(default, args.fault_rate)
     config = uvicorn.Config(
         fake.app, host=args.host, port=args.port, log_level="warning", lifespan="off"
     )
