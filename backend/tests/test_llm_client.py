@@ -1,6 +1,9 @@
 """`LLMClient.stream_chat` against the fake provider, over real HTTP on loopback."""
 
+import asyncio
 import email.utils
+import itertools
+import json
 import logging
 import socket
 import time
@@ -13,6 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.core.config import OPENROUTER_BASE_URL, Settings
 from app.core.errors import AppError, LLMTimeoutError, LLMUnavailableError
@@ -23,6 +29,7 @@ from app.services.llm_client import (
     create_http_client,
     parse_retry_after,
 )
+from app.services.llm_stream import EventParser, ReadDeadline, StreamState
 from tests.fake_llm import FakeLLM, Reply, lorem_tokens
 
 API_KEY = "sk-test-secret"
@@ -402,3 +409,186 @@ def test_parse_retry_after_reads_a_future_http_date() -> None:
     # HTTP dates have whole seconds, so up to one second is lost.
     assert seconds is not None
     assert 28.5 < seconds <= 30
+
+
+async def test_answers_reuse_one_connection_to_the_provider(
+    client: LLMClient, logs: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(3):
+        outcome = await collect(client)
+        assert outcome.completion == Completion("stop", USAGE, MODEL)
+
+    connects = [r for r in logs.records if r.getMessage().startswith("connect_tcp.started")]
+    assert len(connects) == 1
+
+
+# Lines of SSE text, including the awkward ones: fields without a space or a value,
+# comments, ids (kept across events), retry values, non-ASCII text, blank lines (which
+# end events), each ended by any of the three line ends or not at all.
+SSE_LINES = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "", "", "data: x", "data:", "data", 'data: {"a": 1}', "data: [DONE]",
+                "data: é€😀", "data:  two spaces", "event: x", "event:", "id: 7", "id:",
+                "retry: 30", "retry: soon", ": keep-alive", "ignored: y",
+            ]
+        ),
+        st.sampled_from(["\n", "\r", "\r\n", ""]),
+    ),
+    max_size=30,
+)  # fmt: skip
+
+
+def reference_events(text: str) -> list[str]:
+    """The data of each event, as httpx-sse reads `text`."""
+    lines, decoder = SSELineDecoder(), SSEDecoder()
+    events = [decoder.decode(line) for line in [*lines.decode(text), *lines.flush()]]
+    return [event.data for event in events if event is not None]
+
+
+def parsed_events(body: bytes, bounds: list[int]) -> list[str]:
+    parser = EventParser()
+    events: list[bytes] = []
+    for start, end in itertools.pairwise(bounds):
+        events += parser.feed(body[start:end])
+    return [event.decode() for event in events + parser.end()]
+
+
+@settings(max_examples=500, deadline=None)
+@given(lines=SSE_LINES, cuts=st.lists(st.integers(0, 400)))
+def test_event_parser_reads_events_as_httpx_sse_does(
+    lines: list[tuple[str, str]], cuts: list[int]
+) -> None:
+    text = "".join(line + end for line, end in lines)
+    body = text.encode()
+    expected = reference_events(text)
+    some_cuts = sorted({0, len(body), *(cut for cut in cuts if cut < len(body))})
+
+    assert parsed_events(body, some_cuts) == expected
+    assert parsed_events(body, list(range(len(body) + 1))) == expected  # byte by byte
+
+
+# Chunks of the usual shape and near misses: wrong types, nulls, empty strings, errors.
+ODD = st.sampled_from([None, "", "x", 3, 2.5, True, [], {}, "é"])
+CHUNKS = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": st.one_of(st.sampled_from(["m1", "m2", ""]), ODD),
+        "choices": st.one_of(
+            st.lists(
+                st.one_of(
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "delta": st.one_of(
+                                st.fixed_dictionaries(
+                                    {}, optional={"content": st.one_of(st.text(max_size=5), ODD)}
+                                ),
+                                ODD,
+                            ),
+                            "finish_reason": st.one_of(st.sampled_from(["stop", "length"]), ODD),
+                        },
+                    ),
+                    ODD,
+                ),
+                max_size=3,
+            ),
+            ODD,
+        ),
+        "usage": st.one_of(
+            st.fixed_dictionaries(
+                {},
+                optional={"prompt_tokens": st.one_of(st.integers(0, 9), ODD),
+                          "completion_tokens": st.one_of(st.integers(0, 9), ODD)},
+            ),
+            ODD,
+        ),
+        "error": st.one_of(st.just({"message": "overloaded"}), ODD),
+    },
+)  # fmt: skip
+
+
+def taken(read: Callable[[bytes], list[str]], state: StreamState, data: bytes) -> object:
+    try:
+        return read(data), state
+    except LLMUnavailableError as error:
+        return error.message
+
+
+@settings(max_examples=500, deadline=None)
+@given(chunks=st.lists(CHUNKS, min_size=1, max_size=3))
+def test_usual_chunks_are_read_as_the_pydantic_models_read_them(
+    chunks: list[dict[str, Any]],
+) -> None:
+    fast, checked = StreamState(), StreamState()
+    for chunk in chunks:
+        data = json.dumps(chunk).encode()
+        assert taken(fast.add, fast, data) == taken(checked._add_validated, checked, data)
+
+
+async def arriving(*delays: float) -> AsyncIterator[bytes]:
+    """Bytes after each delay (0: at once, without waiting)."""
+    for delay in delays:
+        if delay:
+            await asyncio.sleep(delay)
+        yield b"x"
+
+
+async def test_read_deadline_times_out_a_read_that_waits_past_it() -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = ReadDeadline(started + 0.1)
+    source = arriving(0.01, 1.0)
+
+    assert await deadline.read(source) == b"x"
+    with pytest.raises(TimeoutError):
+        await deadline.read(source)
+    deadline.close()
+
+    assert 0.1 <= loop.time() - started < 0.5
+
+
+async def test_read_deadline_follows_moves_later_and_earlier() -> None:
+    loop = asyncio.get_running_loop()
+    deadline = ReadDeadline(loop.time() + 0.05)
+    deadline.move(loop.time() + 0.3)
+    assert await deadline.read(arriving(0.15)) == b"x"  # later: the first timer re-arms
+
+    deadline.move(loop.time() + 10)
+    deadline.move(loop.time() + 0.05)  # earlier than the armed timer
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await deadline.read(arriving(1.0))
+    deadline.close()
+    assert loop.time() - started < 0.5
+
+
+async def test_read_deadline_counts_time_spent_between_reads() -> None:
+    loop = asyncio.get_running_loop()
+    deadline = ReadDeadline(loop.time() + 0.05)
+    await asyncio.sleep(0.1)  # the consumer was busy; the timer went off meanwhile
+
+    assert await deadline.read(arriving(0)) == b"x"  # bytes already there are still read
+    with pytest.raises(TimeoutError):
+        await deadline.read(arriving(1.0))
+    deadline.move(loop.time() + 0.05)  # a spent timer is armed again
+    with pytest.raises(TimeoutError):
+        await deadline.read(arriving(1.0))
+    deadline.close()
+
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0  # nothing left over for the turn to mistake for shutdown
+
+
+async def test_read_deadline_leaves_an_outside_cancellation_alone() -> None:
+    loop = asyncio.get_running_loop()
+    deadline = ReadDeadline(loop.time() + 5)
+    reading = asyncio.create_task(deadline.read(arriving(1.0)))
+    await asyncio.sleep(0.05)
+    reading.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    deadline.close()

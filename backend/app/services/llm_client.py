@@ -11,11 +11,9 @@ import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from httpx_sse import EventSource, SSEError
-from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -28,10 +26,23 @@ from tenacity.stop import stop_base
 from app.core.config import Settings
 from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
 from app.core.logger import get_logger
+from app.services.llm_stream import (
+    DRAIN_SECONDS,
+    EventParser,
+    ReadDeadline,
+    StreamState,
+    drain,
+    require_event_stream,
+)
 
 logger = get_logger(__name__)
 
 ChatMessage = Mapping[str, str]
+# Connections kept open between answers (no new TCP and TLS handshake per question).
+# httpcore's pool scans its connections on every request, in O(idle x all), and only keeps
+# idle ones while it holds at most this many in all: beyond a few dozen streams at once,
+# reconnecting costs less CPU than a large keep-alive pool (bench/PERFORMANCE.md).
+KEEPALIVE_CONNECTIONS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +94,7 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
     )
     limits = httpx.Limits(
         max_connections=settings.llm_max_connections,
-        max_keepalive_connections=settings.llm_max_connections,
+        max_keepalive_connections=min(settings.llm_max_connections, KEEPALIVE_CONNECTIONS),
     )
     return httpx.AsyncClient(timeout=timeout, limits=limits)
 
@@ -219,81 +230,43 @@ class LLMClient:
     async def _read_stream(
         self, response: httpx.Response, deadline: float, end: float
     ) -> AsyncIterator[StreamItem]:
+        """Text deltas, then the `Completion`; each wait for bytes is held to `deadline`."""
         loop = asyncio.get_running_loop()
-        events = EventSource(response).aiter_sse()
-        finish_reason: str | None = None
-        usage: TokenUsage | None = None
-        model: str | None = None
+        raw = cast(AsyncGenerator[bytes], response.aiter_bytes())
+        parser, state = EventParser(), StreamState()
+        waits = ReadDeadline(deadline)
+        finished = ended = False
         try:
-            while True:
-                async with asyncio.timeout_at(deadline):
-                    event = await anext(events, None)
-                if event is None or event.data == "[DONE]":
-                    break
-                chunk = _decode_chunk(event.data)
-                model = chunk.model or model
-                usage = chunk.token_usage() or usage
-                for choice in chunk.choices:
-                    finish_reason = choice.finish_reason or finish_reason
-                    if choice.delta and choice.delta.content:
-                        deadline = min(end, loop.time() + self._settings.llm_chunk_timeout)
-                        yield choice.delta.content
+            require_event_stream(response)
+            while not (finished or ended):
+                data = await waits.read(raw)
+                ended = data is None
+                for event in parser.end() if data is None else parser.feed(data):
+                    if finished := event == b"[DONE]":
+                        break
+                    for text in state.add(event):
+                        waits.move(min(end, loop.time() + self._settings.llm_chunk_timeout))
+                        yield text
+            if finished:
+                await drain(raw, min(waits.at, loop.time() + DRAIN_SECONDS))
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise LLMTimeoutError() from exc
-        except (httpx.TransportError, SSEError) as exc:
+        except httpx.TransportError as exc:
             raise LLMUnavailableError(
                 "The connection to the model provider broke while answering."
             ) from exc
         finally:
-            await events.aclose()
-        if finish_reason is None and event is None:
+            waits.close()
+            await raw.aclose()
+        if state.finish_reason is None and not finished:
             raise LLMUnavailableError("The model provider ended the answer unexpectedly.")
-        yield Completion(finish_reason or "stop", usage, model)
+        usage = TokenUsage(*state.usage) if state.usage is not None else None
+        yield Completion(state.finish_reason or "stop", usage, state.model)
 
 
 def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     logger.warning("model provider attempt %d failed: %r", state.attempt_number, error)
-
-
-class _Delta(BaseModel):
-    content: str | None = None
-
-
-class _Choice(BaseModel):
-    delta: _Delta | None = None
-    finish_reason: str | None = None
-
-
-class _Usage(BaseModel):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-
-class _Chunk(BaseModel):
-    """The parts of an OpenAI `chat.completion.chunk` we use; anything else is ignored."""
-
-    model: str | None = None
-    choices: list[_Choice] = []
-    usage: _Usage | None = None
-    error: object = None
-
-    def token_usage(self) -> TokenUsage | None:
-        if self.usage is None:
-            return None
-        return TokenUsage(self.usage.prompt_tokens or 0, self.usage.completion_tokens or 0)
-
-
-def _decode_chunk(data: str) -> _Chunk:
-    try:
-        chunk = _Chunk.model_validate_json(data)
-    except ValidationError as exc:
-        raise LLMUnavailableError("The model provider sent a malformed response.") from exc
-    if chunk.error:
-        detail = chunk.error.get("message") if isinstance(chunk.error, dict) else chunk.error
-        logger.warning("model provider reported an error mid-stream: %s", detail)
-        raise LLMUnavailableError("The model provider reported an error while answering.")
-    return chunk
 
 
 def _error_detail(body: str) -> str:
