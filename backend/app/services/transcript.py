@@ -6,14 +6,20 @@ transaction that stores the question, so nothing goes upstream once one is spent
 
 import asyncio
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.logger import get_logger
 from app.db.base import utcnow
-from app.db.repositories import ConversationRepository, MessageRepository, UsageRepository
+from app.db.repositories import (
+    ConversationRepository,
+    MessageRepository,
+    StoredMessage,
+    UsageRepository,
+)
 from app.db.session import transaction
-from app.db.tables import Message
 from app.models.websocket import DoneData, HistoryItem, Usage
 from app.services.guards import SERVICE_KEY, Budgets, client_counter
 from app.services.metrics import Metrics
@@ -45,9 +51,9 @@ class Transcript:
     async def history(self, conversation_id: uuid.UUID) -> list[HistoryItem] | None:
         """The stored conversation's newest messages, or None when there is none."""
         async with transaction(self._sessions) as db:
-            found = await ConversationRepository(db).get(conversation_id)
+            found = await ConversationRepository(db).exists(conversation_id)
             rows = await MessageRepository(db).list_recent(conversation_id, self._history_messages)
-        if found is None:
+        if not found:
             return None
         return [
             HistoryItem(role=row.role, content=row.content, created_at=row.created_at)
@@ -57,38 +63,43 @@ class Transcript:
     async def store_question(
         self, chat: ChatSession, question: str, tokens: int, client: Client
     ) -> list[Turn]:
-        """Check budgets and store the question; returns the earlier messages."""
+        """Check budgets and store the question; returns the earlier messages.
+
+        Counting the question comes first and also reads what was spent; a refusal rolls
+        the count back with the rest of the transaction.
+        """
         now = utcnow()
+        counters = [SERVICE_KEY, client_counter(client.key)]
         async with transaction(self._sessions) as db:
             conversations, messages = ConversationRepository(db), MessageRepository(db)
-            conversation = await conversations.get(chat.id) if chat.stored else None
-            mine = client_counter(client.key)
-            spent = await UsageRepository(db).tokens_on(now.date(), [SERVICE_KEY, mine])
-            self._budgets.check(
-                questions=conversation.question_count if conversation else 0,
-                session=conversation.tokens_used if conversation else 0,
-                client_today=spent.get(mine, 0),
-                today=spent.get(SERVICE_KEY, 0),
+            counted = (
+                await conversations.count_question(chat.id, now, now.date(), counters)
+                if chat.stored
+                else None
             )
-            if conversation is None:
-                rows: list[Message] = []
-                await conversations.create(chat.id, client.key)
-            else:
+            spent = counted or await conversations.create(
+                chat.id, client.key, now, now.date(), counters
+            )
+            self._budgets.check(
+                questions=spent.questions,
+                session=spent.session_tokens,
+                client_today=spent.today[counters[1]],
+                today=spent.today[SERVICE_KEY],
+            )
+            rows: list[StoredMessage] = []
+            if counted is not None:
                 rows = await messages.list_recent(chat.id, self._history_messages)
-            await conversations.count_question(chat.id, now)
             await messages.add(
-                Message(
-                    conversation_id=chat.id,
-                    role="user",
-                    content=question,
-                    tokens=tokens,
-                    created_at=now,
-                )
+                conversation_id=chat.id,
+                role="user",
+                content=question,
+                tokens=tokens,
+                created_at=now,
             )
         chat.stored = True
         return [Turn(row.role, row.content, self._tokens_of(row)) for row in rows]
 
-    def _tokens_of(self, row: Message) -> int:
+    def _tokens_of(self, row: StoredMessage) -> int:
         return row.tokens if row.tokens is not None else self._counter.count(row.content)
 
     async def store_answer(
@@ -98,37 +109,28 @@ class Transcript:
         answer: Answer,
     ) -> DoneData | None:
         """Store the answer, however it ended; the `done` payload when it ended well."""
-        now = asyncio.get_running_loop().time()
+        ended = asyncio.get_running_loop().time()
         content = "".join(answer.parts)
         content_tokens = self._counter.count(content)
         usage = _usage(answer, content_tokens)
         model: str | None = None
         if answer.source == "model":
             model = (answer.completion and answer.completion.model) or self._model
-        row = Message(
-            conversation_id=chat.id,
-            role="assistant",
-            content=content,
-            created_at=utcnow(),
-            model=model,
-            source=answer.source,
-            finish_reason=answer.reason(),
-            error_code=answer.error.code if answer.error else None,
-            tokens=content_tokens,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            latency_ms=_ms(now - answer.started),
-            first_token_ms=_ms(answer.first_token_at - answer.started)
-            if answer.first_token_at is not None
-            else None,
-        )
+        row = _stored_answer(answer, ended, usage, model)
         async with transaction(self._sessions) as db:
-            await MessageRepository(db).add(row)
+            await MessageRepository(db).add(
+                conversation_id=chat.id,
+                role="assistant",
+                content=content,
+                source=answer.source,
+                tokens=content_tokens,
+                **vars(row),
+            )
             await ConversationRepository(db).add_tokens(chat.id, usage.total_tokens, row.created_at)
             await UsageRepository(db).add(
                 row.created_at.date(), [SERVICE_KEY, client_counter(client.key)], usage.total_tokens
             )
-        self._report(row, answer)
+        self._report(row)
         if answer.error is not None or row.finish_reason == "interrupted":
             return None
         return DoneData(
@@ -136,19 +138,19 @@ class Transcript:
             finish_reason=answer.reason(),
             usage=usage,
             model=model,
-            latency_ms=row.latency_ms or 0,
+            latency_ms=row.latency_ms,
             source=answer.source,
         )
 
-    def _report(self, row: Message, answer: Answer) -> None:
+    def _report(self, row: "StoredAnswer") -> None:
         outcome = row.error_code or row.finish_reason or "stop"
-        first_token_s = (row.first_token_ms or 0) / 1000 if row.first_token_ms is not None else None
+        first_token_s = row.first_token_ms / 1000 if row.first_token_ms is not None else None
         self._metrics.question_finished(
             outcome,
             first_token_s,
-            (row.latency_ms or 0) / 1000,
-            row.prompt_tokens or 0,
-            row.completion_tokens or 0,
+            row.latency_ms / 1000,
+            row.prompt_tokens,
+            row.completion_tokens,
         )
         logger.info(
             "answer %s: %s ms, first token %s ms, %s+%s tokens, model %s",
@@ -167,6 +169,36 @@ class Transcript:
                 "model": row.model,
             },
         )
+
+
+@dataclass(frozen=True)  # no slots: `vars()` gives its columns for the INSERT
+class StoredAnswer:
+    """The columns of an answer's row that its log line and metrics report."""
+
+    created_at: datetime
+    model: str | None
+    finish_reason: str
+    error_code: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int
+    first_token_ms: int | None
+
+
+def _stored_answer(answer: Answer, ended: float, usage: Usage, model: str | None) -> StoredAnswer:
+    first_token_ms = None
+    if answer.first_token_at is not None:
+        first_token_ms = _ms(answer.first_token_at - answer.started)
+    return StoredAnswer(
+        created_at=utcnow(),
+        model=model,
+        finish_reason=answer.reason(),
+        error_code=answer.error.code if answer.error else None,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        latency_ms=_ms(ended - answer.started),
+        first_token_ms=first_token_ms,
+    )
 
 
 def _usage(answer: Answer, content_tokens: int) -> Usage:
