@@ -10,9 +10,9 @@ amount of memory and never holds up the answer (which is stored either way).
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 
+import orjson
 from fastapi import WebSocket
 
 from app.api.errors import error_frame
@@ -40,7 +40,7 @@ class SocketSender:
         try:
             async with self._lock, asyncio.timeout(self._send_timeout):
                 for frame in frames:
-                    await self._websocket.send_text(frame)
+                    await self._websocket.send({"type": "websocket.send", "text": frame})
         except TimeoutError:
             await self._close_stalled()
         except Exception:  # the client went away; the turn carries on without it
@@ -71,7 +71,7 @@ class LiveSink:
 
     async def chunk(self, text: str) -> None:
         frame = {"type": "chunk", "data": text, "seq": self._answer.next_seq}
-        self._answer.add(json.dumps(frame, ensure_ascii=False))
+        self._answer.add(orjson.dumps(frame).decode())
 
     async def done(self, data: DoneData) -> None:
         self._answer.finish(DoneEvent(data=data).model_dump_json())

@@ -1,4 +1,8 @@
-"""Typed access to what the lifespan created. Untyped `state.x` lives only here."""
+"""Typed access to what the lifespan created. Untyped `state.x` lives only here.
+
+The getters are `async def` although they never wait: FastAPI runs plain functions in
+its thread pool, a hop per dependency on every request and socket.
+"""
 
 from typing import Annotated
 
@@ -17,47 +21,47 @@ from app.services.rate_limit import RateLimiter
 from app.services.turns import Client
 
 
-def get_settings(conn: HTTPConnection) -> Settings:
+async def get_settings(conn: HTTPConnection) -> Settings:
     settings: Settings = conn.state.settings
     return settings
 
 
-def get_service(conn: HTTPConnection) -> ConversationService:
+async def get_service(conn: HTTPConnection) -> ConversationService:
     service: ConversationService = conn.state.service
     return service
 
 
-def get_engine(conn: HTTPConnection) -> AsyncEngine:
+async def get_engine(conn: HTTPConnection) -> AsyncEngine:
     engine: AsyncEngine = conn.state.engine
     return engine
 
 
-def get_limiter(conn: HTTPConnection) -> RateLimiter:
+async def get_limiter(conn: HTTPConnection) -> RateLimiter:
     limiter: RateLimiter = conn.state.limiter
     return limiter
 
 
-def get_metrics(conn: HTTPConnection) -> Metrics:
+async def get_metrics(conn: HTTPConnection) -> Metrics:
     metrics: Metrics = conn.state.metrics
     return metrics
 
 
-def get_connections(conn: HTTPConnection) -> ConnectionRegistry:
+async def get_connections(conn: HTTPConnection) -> ConnectionRegistry:
     connections: ConnectionRegistry = conn.state.connections
     return connections
 
 
-def get_live_hub(conn: HTTPConnection) -> LiveHub:
+async def get_live_hub(conn: HTTPConnection) -> LiveHub:
     hub: LiveHub = conn.state.live_hub
     return hub
 
 
-def get_client(conn: HTTPConnection) -> Client:
+async def get_client(conn: HTTPConnection) -> Client:
     """The visitor's address: X-Forwarded-For counts only from TRUSTED_PROXIES."""
     return Client(ip_of(conn, conn.state.trusted_proxies))
 
 
-def get_admin(conn: HTTPConnection) -> AdminService:
+async def get_admin(conn: HTTPConnection) -> AdminService:
     admin: AdminService = conn.state.admin
     return admin
 
