@@ -94,8 +94,53 @@ def markdown(results: Results) -> str:
             "",
             RESOURCE_HEAD,
             *(_resource_row(level) for level in levels),
+            *_comparison(results.get("workers_comparison")),
         ]
     )
+
+
+def compare_workers(first: Results, second: Results) -> Results:
+    """`first` with the run of `second` (more workers) beside it and the throughput ratio."""
+    workers = [first["config"]["workers"], second["config"]["workers"]]
+    rows = []
+    for one, other in zip(first["levels"], second["levels"], strict=True):
+        rates = [one["app"]["answers_per_s"], other["app"]["answers_per_s"]]
+        rows.append(
+            {
+                "sessions": one["sessions"],
+                "answers_per_s": rates,
+                "cpu_ms_per_answer": [
+                    one["server"]["cpu_ms_per_answer"],
+                    other["server"]["cpu_ms_per_answer"],
+                ],
+                "errors": [one["app"]["errors"], other["app"]["errors"]],
+                "ratio": round(rates[1] / rates[0], 3) if rates[0] else None,
+            }
+        )
+    comparison = {"workers": workers, "levels": rows, "second_run": second}
+    return first | {"workers_comparison": comparison}
+
+
+def _comparison(comparison: dict[str, Any] | None) -> list[str]:
+    if comparison is None:
+        return []
+    one, two = comparison["workers"]
+    lines = [
+        "",
+        f"Workers: {one} against {two} (same levels and provider, run one after the other).",
+        "",
+        f"| sessions | answers/s {one} / {two} worker(s) | ratio | server CPU ms/answer "
+        f"{one} / {two} | errors {one} / {two} |",
+        "|---:|---:|---:|---:|---|",
+    ]
+    for row in comparison["levels"]:
+        rates, cpu, errors = row["answers_per_s"], row["cpu_ms_per_answer"], row["errors"]
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        lines.append(
+            f"| {row['sessions']} | {rates[0]:.1f} / {rates[1]:.1f} | {ratio} "
+            f"| {cpu[0]:.2f} / {cpu[1]:.2f} | {_errors(errors[0])} / {_errors(errors[1])} |"
+        )
+    return lines
 
 
 def chart(results: Results, path: Path) -> bool:

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import procstat
+import profiling
 from machine import describe_machine
 from procs import BENCH, child, clean_env, free_port, migrate, postgres_database, wait_http
-from report import markdown, write_outputs
+from report import compare_workers, markdown, write_outputs
+from servers import ORIGIN, app_args, app_settings, provider_args
 from stats import difference
 
 PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-ORIGIN = "http://127.0.0.1:8080"
-UNLIMITED = "1000000/minute"
 QUICK = {
     "levels": [1, 5],
     "questions": 1,
@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--out", type=Path, default=BENCH / "results", help="results folder")
     add("--phase-timeout", type=float, default=240.0, help="seconds for one load phase")
     add("--max-minutes", type=float, default=30.0, help="the whole run's limit")
+    add("--profile", action="store_true", help="py-spy the app during each chat load")
+    add("--uvicorn-arg", action="append", default=[], help="extra uvicorn flag (repeatable)")
+    add("--compare-workers", type=int, default=None, help="run again with N workers; ratio")
     args = parser.parse_args(argv)
     if args.quick:
         vars(args).update(QUICK)
@@ -74,46 +77,6 @@ async def database(choice: str) -> AsyncIterator[str]:
     admin = choice.replace("postgresql+asyncpg://", "postgresql://", 1)
     async with postgres_database(admin) as url:
         yield url
-
-
-def app_settings(args: argparse.Namespace, sessions: int, db: str, provider: str) -> dict[str, str]:
-    """Production settings, with every limit raised above what the level can reach."""
-    cap = str(max(2 * sessions, 10))
-    return {
-        "OPENROUTER_BASE_URL": provider,
-        "OPENROUTER_API_KEY": "bench-not-a-key",
-        "DATABASE_URL": db,
-        "MIGRATE_ON_STARTUP": "false",  # run.py migrates once, before the workers start
-        "RATE_LIMIT_QUESTIONS_PER_IP": UNLIMITED,
-        "RATE_LIMIT_QUESTIONS_PER_SESSION": UNLIMITED,
-        "RATE_LIMIT_NEW_SESSIONS_PER_IP": UNLIMITED,
-        "MAX_CONNECTIONS_PER_IP": cap,
-        "MAX_CONCURRENT_STREAMS": cap,
-        "LLM_MAX_CONNECTIONS": str(max(200, 2 * sessions)),
-        "BUDGET_TOKENS_PER_SESSION": "0",
-        "BUDGET_TOKENS_PER_IP_PER_DAY": "0",
-        "BUDGET_TOKENS_PER_DAY": "0",
-        "MAX_TURNS_PER_SESSION": str(max(50, args.questions)),
-        "WS_IDLE_TIMEOUT": "3600",
-        "ALLOWED_ORIGINS": ORIGIN,
-        "REDIS_URL": "",
-        "LOG_LEVEL": "WARNING",
-    } | ({"DATABASE_POOL_SIZE": str(args.db_pool_size)} if args.db_pool_size else {})
-
-
-def provider_args(args: argparse.Namespace, port: int) -> list[str]:
-    return [
-        "-m", "tests.fake_llm", "--port", str(port), "--tokens", str(args.tokens),
-        "--first-token-delay", str(args.first_token_ms / 1000),
-        "--token-delay", str(1 / args.tokens_per_second),
-    ]  # fmt: skip
-
-
-def app_args(args: argparse.Namespace, port: int) -> list[str]:
-    return [
-        "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(args.workers), "--no-proxy-headers", "--log-level", "warning",
-    ]  # fmt: skip
 
 
 class Load:
@@ -201,8 +164,9 @@ async def load_phase(
         sampler = procstat.RssSampler(pids["app"])
         sampling = asyncio.create_task(sampler.run())
         try:
-            await load.go()
-            result: dict[str, Any] = await load.expect("result")
+            async with profiling.profiled(args.profile and args.out, pids["app"], n):
+                await load.go()
+                result: dict[str, Any] = await load.expect("result")
         finally:
             sampling.cancel()
         spent = {name: procstat.tree_cpu_s(pid) - before[name] for name, pid in pids.items()}
@@ -268,6 +232,7 @@ def configuration(args: argparse.Namespace) -> dict[str, Any]:
             "tokens_per_second": args.tokens_per_second,
         },
         "database": "sqlite" if args.sqlite else "postgresql",
+        "app_command": " ".join(app_args(args, 0)[1:]).replace("--port 0", "--port <free>"),
         "app_settings_at_top_level": app_settings(args, top, "<throwaway>", "<provider>"),
     }
 
@@ -317,6 +282,9 @@ def main(argv: list[str] | None = None) -> None:
     for old in args.logs.glob("*.log"):
         old.unlink()
     results = asyncio.run(bounded(args))
+    if args.compare_workers:
+        again = argparse.Namespace(**vars(args) | {"workers": args.compare_workers})
+        results = compare_workers(results, asyncio.run(bounded(again)))
     written = write_outputs(results, args.out)
     print()
     print(markdown(results))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from procs import BENCH, child, clean_env, free_port, migrate, postgres_database, wait_http
+from servers import UVICORN_FLAGS
 from soak_checks import RssTrend, audit, markdown, pg_connections, stored_messages
 from soak_visitors import Tally, Visitor
 
@@ -97,7 +98,7 @@ def provider_args(args: argparse.Namespace, port: int) -> list[str]:
 def app_args(args: argparse.Namespace, port: int) -> list[str]:
     return [
         "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(args.workers), "--no-proxy-headers", "--log-level", "warning",
+        "--workers", str(args.workers), *UVICORN_FLAGS,
     ]  # fmt: skip
 
 

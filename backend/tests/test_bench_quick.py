@@ -50,3 +50,29 @@ def test_quick_benchmark_answers_every_question_and_reports_every_figure(tmp_pat
     table = (tmp_path / "latest.md").read_text()
     assert "| 5 | 5/5 |" in table
     assert "| sessions |" in done.stdout
+
+
+@pytest.mark.timeout(TIMEOUT_S + 30)
+def test_two_workers_are_compared_with_one(tmp_path: Path) -> None:
+    instant = ["--first-token-ms", "0", "--tokens", "10", "--tokens-per-second", "100000"]
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--levels", "2", "--questions", "1", *instant,
+         "--database", "sqlite", "--compare-workers", "2", "--out", str(tmp_path)],
+        cwd=BACKEND,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    comparison = results["workers_comparison"]
+    assert comparison["workers"] == [1, 2]
+    assert comparison["second_run"]["config"]["workers"] == 2
+    [row] = comparison["levels"]
+    assert row["errors"] == [{}, {}]
+    assert row["ratio"] == pytest.approx(row["answers_per_s"][1] / row["answers_per_s"][0], 0.01)
+    assert "--ws-per-message-deflate false" in results["config"]["app_command"]
+    assert "--workers 2" in comparison["second_run"]["config"]["app_command"]
+    assert f"| 2 | {row['answers_per_s'][0]:.1f} / {row['answers_per_s'][1]:.1f} |" in done.stdout

@@ -1,0 +1,158 @@
+"""CPU of one part of the hot path at a time, from backend/, without the rest of the app.
+
+  uv run python ../bench/micro.py llm [--answers 1000] [--concurrency 100]
+      LLMClient.stream_chat against `tests.fake_llm` (60 tokens, no delay to the first,
+      1 ms between tokens) in its own process: this process's CPU per streamed answer,
+      and the connections left in the pool (reuse).
+  uv run python ../bench/micro.py db [--database URL|sqlite] [--sessions 100] [--questions 5]
+      Transcript.store_question + store_answer (both transactions of a question, with
+      the budget checks) on a throwaway database (created on the PostgreSQL server at
+      URL and dropped, or a SQLite file): CPU per question.
+
+CPU is this process's user + system time over the measured part only, after a warm-up.
+The machine's other load still shows: compare runs made one after the other.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import uvloop
+from procs import BACKEND, child, clean_env, free_port, postgres_database, wait_http
+
+sys.path.insert(0, str(BACKEND))
+
+from app.core.config import Settings
+from app.services.llm_client import (
+    Completion,
+    LLMClient,
+    TokenUsage,
+    create_http_client,
+)
+
+PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+ANSWER = ["Alex is a backend engineer "] * 60
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure_llm(args: argparse.Namespace) -> str:
+    port = free_port()
+    fake = ["-m", "tests.fake_llm", "--port", str(port), "--tokens", "60",
+            "--first-token-delay", "0", "--token-delay", "0.001"]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="micro-") as work:
+        return await _measure_llm(args, fake, port, Path(work) / "provider.log")
+
+
+async def _measure_llm(args: argparse.Namespace, fake: list[str], port: int, log: Path) -> str:
+    async with child(fake, log=log, env=clean_env()) as provider:
+        base = f"http://127.0.0.1:{port}/v1"
+        await wait_http(f"{base}/chat/completions", provider)
+        settings = Settings(openrouter_api_key="micro", openrouter_base_url=base)
+        async with create_http_client(settings) as http:
+            llm = LLMClient(http, settings)
+            gate = asyncio.Semaphore(args.concurrency)
+
+            async def answer() -> None:
+                async with gate:
+                    async for _ in llm.stream_chat([{"role": "user", "content": "Hi"}]):
+                        pass
+
+            await asyncio.gather(*(answer() for _ in range(args.concurrency)))
+            before, clock = cpu_s(), time.perf_counter()
+            await asyncio.gather(*(answer() for _ in range(args.answers)))
+            spent, wall = cpu_s() - before, time.perf_counter() - clock
+            pooled = len(getattr(http._transport, "_pool").connections)  # noqa: B009
+    return (
+        f"llm: {args.answers} answers, {args.concurrency} at once: "
+        f"{1000 * spent / args.answers:.2f} ms CPU per answer, {wall:.1f} s, "
+        f"{pooled} pooled connection(s) at the end"
+    )
+
+
+async def measure_db(args: argparse.Namespace) -> str:
+    async with throwaway(args.database) as url:
+        return await _measure_db(args, url)
+
+
+@contextlib.asynccontextmanager
+async def throwaway(choice: str) -> AsyncIterator[str]:
+    """A fresh database: a SQLite file, or one created on the PostgreSQL server and dropped."""
+    if choice == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="micro-") as work:
+            yield f"sqlite+aiosqlite:///{Path(work) / 'micro.db'}"
+        return
+    async with postgres_database(choice.replace("+asyncpg", "", 1)) as url:
+        yield url
+
+
+async def _measure_db(args: argparse.Namespace, url: str) -> str:
+    from app.db.migrate import upgrade_database
+    from app.db.session import create_engine, create_session_factory
+    from app.services.guards import Budgets
+    from app.services.metrics import Metrics
+    from app.services.tokens import TokenCounter
+    from app.services.transcript import Transcript
+    from app.services.turns import Answer, ChatSession, Client
+
+    settings = Settings(database_url=url, database_pool_size=20)
+    engine = create_engine(settings)
+    await upgrade_database(engine)
+    counter = TokenCounter(settings.token_encoding)
+    budgets = Budgets(10**12, 10**12, 10**12, 1000)  # checked, never reached
+    transcript = Transcript(
+        create_session_factory(engine), counter, budgets=budgets, metrics=Metrics(),
+        history_messages=settings.history_messages, model="micro/model",
+    )  # fmt: skip
+
+    async def session(index: int) -> None:
+        chat, client = ChatSession(uuid.uuid4(), stored=False), Client(f"10.1.0.{index % 250}")
+        for _ in range(args.questions):
+            await transcript.store_question(chat, "What does she do now?", 7, client)
+            answer = Answer(started=asyncio.get_running_loop().time())
+            answer.parts.extend(ANSWER)
+            answer.first_token_at = answer.started
+            answer.completion = Completion("stop", TokenUsage(1000, 60), "micro/model")
+            await transcript.store_answer(chat, client, answer)
+
+    try:
+        await asyncio.gather(*(session(index) for index in range(10)))
+        before, clock = cpu_s(), time.perf_counter()
+        await asyncio.gather(*(session(index) for index in range(args.sessions)))
+        spent, wall = cpu_s() - before, time.perf_counter() - clock
+    finally:
+        await engine.dispose()
+    questions = args.sessions * args.questions
+    return (
+        f"db: {questions} questions, {args.sessions} sessions at once: "
+        f"{1000 * spent / questions:.2f} ms CPU per question, {wall:.1f} s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parts = parser.add_subparsers(dest="part", required=True)
+    llm = parts.add_parser("llm")
+    llm.add_argument("--answers", type=int, default=1000)
+    llm.add_argument("--concurrency", type=int, default=100)
+    db = parts.add_parser("db")
+    db.add_argument("--database", default=PG, help="PostgreSQL server URL, or sqlite")
+    db.add_argument("--sessions", type=int, default=100)
+    db.add_argument("--questions", type=int, default=5)
+    args = parser.parse_args()
+    measure = measure_llm if args.part == "llm" else measure_db
+    print(asyncio.run(measure(args), loop_factory=uvloop.new_event_loop))
+
+
+if __name__ == "__main__":
+    main()
