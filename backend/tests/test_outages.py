@@ -296,3 +296,39 @@ async def test_a_half_open_socket_is_closed_and_the_gauge_returns_to_baseline(
                 closed_after = time.monotonic() - started
                 proxy.cut()
     assert closed_after < 5
+
+
+@pytest.mark.postgres
+async def test_pooled_connections_closed_by_a_database_restart_are_replaced_unnoticed(
+    fake_llm: FakeLLM,
+) -> None:
+    """The server ends every session (as a restart does) while the app is idle."""
+    if not TEST_DATABASE_URL:
+        pytest.skip("set TEST_DATABASE_URL=postgresql+asyncpg://... to run PostgreSQL tests")
+    await asyncio.to_thread(reset_postgres_sync, TEST_DATABASE_URL)
+    fake_llm.default = Reply(tokens=["Stockholm."])
+    settings = app_settings(fake_llm, database_url=TEST_DATABASE_URL)
+    async with running_app(settings) as port, chat(port) as client:
+        before = await client.ask("Where is she based?")
+        await asyncio.to_thread(_terminate_other_sessions, TEST_DATABASE_URL)
+        await asyncio.sleep(0.5)  # the backends exit a moment after being told to
+        after = await client.ask("And where does she work?")
+    assert before.final["type"] == after.final["type"] == "done"
+
+
+def _terminate_other_sessions(url: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    async def terminate() -> None:
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+        conn = await asyncpg.connect(dsn)
+        try:
+            ended = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert ended >= 1  # the app's pooled connection
+        finally:
+            await conn.close()
+
+    asyncio.run(terminate())

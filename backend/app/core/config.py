@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Storage.
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(10, ge=1, le=500)
+    # Seconds a question may queue for one of the pool's connections under load; a busy
+    # pool is not an outage, so this is longer than the connect and query deadlines.
+    database_pool_timeout: Seconds = 30.0
     # PostgreSQL: a database that does not answer in time is an outage (storage_unavailable).
     database_connect_timeout: Seconds = 5.0
     database_query_timeout: Seconds = 10.0
