@@ -12,11 +12,11 @@ from websockets.exceptions import ConnectionClosed
 
 from app.db.tables import Conversation, Message
 from app.services.recovery import cutoff_seconds, mark_interrupted
+from tests.app_process import uvicorn_process
 from tests.chat_client import ChatClient, chat, running_app
 from tests.conftest import SettingsFactory
 from tests.fake_llm import FakeLLM, Reply
 from tests.test_admin import converse, database
-from tests.test_process import uvicorn_process
 
 QUESTION = "Tell me about her."
 

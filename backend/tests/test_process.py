@@ -3,66 +3,16 @@
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.app_process import BACKEND, clean_env, free_port, start_process, uvicorn_process
 from tests.chat_client import chat
 from tests.fake_llm import FakeLLM, Reply
-
-BACKEND = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def _env(**settings: str) -> dict[str, str]:
-    """The caller's environment without any of our settings, plus `settings`."""
-    ours = ("OPENROUTER_", "LLM_", "DATABASE_", "RESUME_", "LOG_", "DEBUG", "APP_")
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ours)}
-    return env | {k.upper(): v for k, v in settings.items()}
-
-
-async def _start(port: int, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-        cwd=BACKEND, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-
-
-async def _wait_until_up(port: int, process: asyncio.subprocess.Process) -> None:
-    """Until /health answers (start-up takes seconds, more on a busy machine)."""
-    async with httpx.AsyncClient() as http, asyncio.timeout(60):
-        while process.returncode is None:
-            try:
-                await http.get(f"http://127.0.0.1:{port}/health")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-
-
-@asynccontextmanager
-async def uvicorn_process(**settings: str) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
-    port = _free_port()
-    process = await _start(port, _env(**settings))
-    try:
-        await _wait_until_up(port, process)
-        yield port, process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.communicate()
 
 
 async def test_bad_configuration_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
@@ -74,13 +24,13 @@ async def test_bad_configuration_stops_startup_with_one_clear_line(tmp_path: Pat
             f"Resume file {tmp_path / 'nope.md'} does not exist",
         ),
         "unreachable database": (
-            {"database_url": f"postgresql+asyncpg://u:hunter2@127.0.0.1:{_free_port()}/x"},
+            {"database_url": f"postgresql+asyncpg://u:hunter2@127.0.0.1:{free_port()}/x"},
             "Cannot prepare the database postgresql+asyncpg://u:***@127.0.0.1",
         ),
     }
     db = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     processes = [
-        await _start(_free_port(), _env(database_url=db) | _env(**settings))
+        await start_process(free_port(), **({"database_url": db} | settings))
         for settings, _ in cases.values()
     ]
     async with asyncio.timeout(60):
@@ -158,7 +108,7 @@ async def test_two_app_processes_sharing_redis_enforce_one_limit(
 async def test_alembic_upgrade_head_from_the_command_line(database_url: str) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "alembic", "upgrade", "head",
-        cwd=BACKEND, env=_env(database_url=database_url),
+        cwd=BACKEND, env=clean_env(database_url=database_url),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await process.communicate()
