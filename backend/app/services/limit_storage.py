@@ -136,8 +136,13 @@ def redis_backend(client: aioredis.Redis, url: str, key_prefix: str) -> Backend:
     return Backend("redis", storage, MovingWindowRateLimiter(storage), RedisCounters(client))
 
 
-def open_redis(url: str) -> aioredis.Redis:
+def open_redis(
+    url: str, *, blocking_reads: bool = False, decode_responses: bool = False
+) -> aioredis.Redis:
     """A client for `url` (connecting lazily) that gives up quickly when Redis is gone.
+
+    `blocking_reads` drops the read deadline, for commands that wait on purpose
+    (`XREAD BLOCK`); connecting keeps its deadline.
 
     One immediate retry on a fresh connection covers a Redis that restarted since the
     pooled connection was opened; redis-py's default (three retries, exponential
@@ -151,8 +156,9 @@ def open_redis(url: str) -> aioredis.Redis:
         return aioredis.Redis.from_url(
             url,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=None if blocking_reads else REDIS_TIMEOUT_SECONDS,
             retry=retry,
+            decode_responses=decode_responses,
         )
     except ValueError as exc:
         reason = hide_password(str(exc), url)

@@ -29,7 +29,7 @@ class LiveAnswer:
     def add(self, frame: str) -> None:
         """Append a chunk frame (numbered `next_seq` by its writer)."""
         self.frames.append(frame)
-        self._wake()
+        self._changed.set()
 
     def finish(self, frame: str) -> None:
         """Append the final `done` or `error` frame; followers stop after it."""
@@ -37,9 +37,6 @@ class LiveAnswer:
             return
         self.frames.append(frame)
         self.final = True
-        self._wake()
-
-    def _wake(self) -> None:
         self._changed.set()
 
     async def follow(self, after: int = 0) -> AsyncIterator[list[str]]:

@@ -4,13 +4,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from app.core.config import Settings
+from app.services.limit_storage import open_redis
 from app.services.live import LiveAnswer
 from app.services.relay import Relay, RemoteAnswer
 
@@ -23,14 +18,6 @@ class LiveHub:
         self._answers: dict[uuid.UUID, LiveAnswer] = {}
         self._cancels: dict[uuid.UUID, Callable[[], None]] = {}
 
-    def __len__(self) -> int:
-        return len(self._answers)
-
-    @property
-    def shared(self) -> bool:
-        """True when answers can be followed from other instances (Redis)."""
-        return self._relay is not None
-
     def local(self, session_id: uuid.UUID) -> LiveAnswer | None:
         return self._answers.get(session_id)
 
@@ -41,12 +28,11 @@ class LiveHub:
         if self._relay is not None:
             self._relay.mirror(session_id, answer)
 
-    def cancel(self, session_id: uuid.UUID) -> bool:
-        """Stop the answer streaming here for `session_id`; False when there is none."""
+    def cancel(self, session_id: uuid.UUID) -> None:
+        """Stop the answer streaming here for `session_id`, if there is one."""
         cancel = self._cancels.get(session_id)
         if cancel is not None:
             cancel()
-        return cancel is not None
 
     def end(self, session_id: uuid.UUID, answer: LiveAnswer) -> None:
         if self._answers.get(session_id) is answer:
@@ -78,11 +64,7 @@ async def open_live_hub(settings: Settings) -> AsyncIterator[LiveHub]:
     if settings.redis_url is None:
         yield LiveHub()
         return
-    retryable = (RedisConnectionError, RedisTimeoutError, AttributeError)  # see open_redis
-    retry = Retry(NoBackoff(), 1, retryable)  # type: ignore[arg-type]
-    client = aioredis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=2, retry=retry
-    )
+    client = open_redis(settings.redis_url, blocking_reads=True, decode_responses=True)
     # The longest a healthy answer goes without a new frame, plus a margin.
     stall = max(settings.llm_first_token_timeout, settings.llm_chunk_timeout) + 5
     prefix = f"{settings.rate_limit_key_prefix}:"
