@@ -1,11 +1,11 @@
 """CPU of one part of the hot path at a time, from backend/, without the rest of the app.
 
   uv run python ../bench/micro.py llm [--answers 1000] [--concurrency 100]
-      LLMClient.stream_chat against `tests.fake_llm` (60 tokens, no delay to the first,
+      LLMClient.stream_chat against `devtools.fake_llm` (60 tokens, no delay to the first,
       1 ms between tokens) in its own process: this process's CPU per streamed answer,
       and the connections left in the pool (reuse).
   uv run python ../bench/micro.py db [--database URL|sqlite] [--sessions 100] [--questions 5]
-      Transcript.store_question + store_answer (both transactions of a question, with
+      MessageStore.store_question + store_answer (both transactions of a question, with
       the budget checks) on a throwaway database (created on the PostgreSQL server at
       URL and dropped, or a SQLite file): CPU per question.
 
@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import resource
-import sys
 import tempfile
 import time
 import uuid
@@ -25,12 +24,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import uvloop
-from procs import BACKEND, child, clean_env, free_port, postgres_database, wait_http
-
-sys.path.insert(0, str(BACKEND))
+from procs import child, clean_env, free_port, postgres_database, wait_http
 
 from app.core.config import Settings
-from app.services.llm_client import (
+from app.llm.client import (
     Completion,
     LLMClient,
     TokenUsage,
@@ -48,7 +45,7 @@ def cpu_s() -> float:
 
 async def measure_llm(args: argparse.Namespace) -> str:
     port = free_port()
-    fake = ["-m", "tests.fake_llm", "--port", str(port), "--tokens", "60",
+    fake = ["-m", "devtools.fake_llm", "--port", str(port), "--tokens", "60",
             "--first-token-delay", "0", "--token-delay", "0.001"]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="micro-") as work:
         return await _measure_llm(args, fake, port, Path(work) / "provider.log")
@@ -97,33 +94,33 @@ async def throwaway(choice: str) -> AsyncIterator[str]:
 
 
 async def _measure_db(args: argparse.Namespace, url: str) -> str:
+    from app.chat.budgets import Budgets
+    from app.chat.store import MessageStore
+    from app.chat.turns import Answer, ChatSession, Client
+    from app.core.metrics import Metrics
+    from app.db.engine import create_engine, make_database
     from app.db.migrate import upgrade_database
-    from app.db.session import create_engine, create_session_factory
-    from app.services.guards import Budgets
-    from app.services.metrics import Metrics
-    from app.services.tokens import TokenCounter
-    from app.services.transcript import Transcript
-    from app.services.turns import Answer, ChatSession, Client
+    from app.llm.tokens import TokenCounter
 
     settings = Settings(database_url=url, database_pool_size=20)
     engine = create_engine(settings)
     await upgrade_database(engine)
     counter = TokenCounter(settings.token_encoding)
     budgets = Budgets(10**12, 10**12, 10**12, 1000)  # checked, never reached
-    transcript = Transcript(
-        create_session_factory(engine), counter, budgets=budgets, metrics=Metrics(),
+    store = MessageStore(
+        make_database(engine), counter, budgets=budgets, metrics=Metrics(),
         history_messages=settings.history_messages, model="micro/model",
     )  # fmt: skip
 
     async def session(index: int) -> None:
         chat, client = ChatSession(uuid.uuid4(), stored=False), Client(f"10.1.0.{index % 250}")
         for _ in range(args.questions):
-            await transcript.store_question(chat, "What does she do now?", 7, client)
+            await store.store_question(chat, "What does she do now?", 7, client)
             answer = Answer(started=asyncio.get_running_loop().time())
             answer.parts.extend(ANSWER)
             answer.first_token_at = answer.started
             answer.completion = Completion("stop", TokenUsage(1000, 60), "micro/model")
-            await transcript.store_answer(chat, client, answer)
+            await store.store_answer(chat, client, answer)
 
     try:
         await asyncio.gather(*(session(index) for index in range(10)))

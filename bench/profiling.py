@@ -70,10 +70,10 @@ async def sampled(pid: int, out: Path) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def profiled(out: Path | bool, pid: int, n: int) -> AsyncIterator[None]:
+async def profiled(out: Path | None, pid: int, n: int) -> AsyncIterator[None]:
     """With `out` (the results folder), sample the block into profiles/app-<n>.txt and
     print its summary; without, nothing."""
-    if not isinstance(out, Path):
+    if out is None:
         yield
         return
     path = out / "profiles" / f"app-{n}.txt"

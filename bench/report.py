@@ -171,7 +171,7 @@ def chart(results: Results, path: Path) -> bool:
     right.set_title("Throughput")
     for axes in (left, right):
         axes.set_xticks(x, [str(n) for n in x])
-        axes.grid(True, which="both", alpha=0.3)
+        axes.grid(visible=True, which="both", alpha=0.3)
         axes.legend()
     figure.suptitle(f"{results['machine']['nproc']} CPUs, {results['config']['database']}")
     figure.tight_layout()

@@ -1,7 +1,7 @@
 """The benchmark in one command, from backend/: `uv run python ../bench/run.py [--quick]`.
 
 For each level of concurrent sessions it starts a fresh stand-in provider
-(`python -m tests.fake_llm`) and a fresh app (`uvicorn app.main:app`) on 127.0.0.1,
+(`python -m devtools.fake_llm`) and a fresh app (`uvicorn app.main:app`) on 127.0.0.1,
 measures the floor (the load straight to the provider), an idle phase (N open sockets)
 and the chat load, then stops both. Everything it starts is stopped on exit, error,
 Ctrl+C or SIGTERM. Results go to `--out` as latest.json, latest.md and latest.png.
@@ -164,7 +164,7 @@ async def load_phase(
         sampler = procstat.RssSampler(pids["app"])
         sampling = asyncio.create_task(sampler.run())
         try:
-            async with profiling.profiled(args.profile and args.out, pids["app"], n):
+            async with profiling.profiled(args.out if args.profile else None, pids["app"], n):
                 await load.go()
                 result: dict[str, Any] = await load.expect("result")
         finally:
@@ -226,7 +226,7 @@ def configuration(args: argparse.Namespace) -> dict[str, Any]:
         "questions": args.questions,
         "workers": args.workers,
         "provider": {
-            "command": "python -m tests.fake_llm",
+            "command": "python -m devtools.fake_llm",
             "first_token_ms": args.first_token_ms,
             "tokens": args.tokens,
             "tokens_per_second": args.tokens_per_second,

@@ -41,7 +41,7 @@ def app_settings(args: argparse.Namespace, sessions: int, db: str, provider: str
 
 def provider_args(args: argparse.Namespace, port: int) -> list[str]:
     return [
-        "-m", "tests.fake_llm", "--port", str(port), "--tokens", str(args.tokens),
+        "-m", "devtools.fake_llm", "--port", str(port), "--tokens", str(args.tokens),
         "--first-token-delay", str(args.first_token_ms / 1000),
         "--token-delay", str(1 / args.tokens_per_second),
     ]  # fmt: skip

@@ -1,6 +1,6 @@
 """The soak run, from backend/: `uv run python ../bench/soak.py --minutes 10` (or `--quick`).
 
-Starts the stand-in provider (`python -m tests.fake_llm --fault-rate ...`) and the app
+Starts the stand-in provider (`python -m devtools.fake_llm --fault-rate ...`) and the app
 (`uvicorn app.main:app`) on 127.0.0.1 against a throwaway PostgreSQL database (or SQLite),
 runs mixed load for the given time (see soak_visitors.py), then checks the database for
 lost turns, the app's memory trend and its database connections, and writes
@@ -89,7 +89,7 @@ def app_settings(args: argparse.Namespace, db: str, provider: str) -> dict[str, 
 
 def provider_args(args: argparse.Namespace, port: int) -> list[str]:
     return [
-        "-m", "tests.fake_llm", "--port", str(port), "--tokens", "20",
+        "-m", "devtools.fake_llm", "--port", str(port), "--tokens", "20",
         "--first-token-delay", "0.1", "--token-delay", "0.02",
         "--fault-rate", str(args.fault_rate),
     ]  # fmt: skip

@@ -6,8 +6,8 @@ import sys
 
 from app.core.config import load_settings
 from app.core.errors import AppError
-from app.db.session import create_engine, create_session_factory
-from app.services.retention import purge_idle
+from app.db.engine import create_engine, make_database
+from app.upkeep.retention import purge_idle
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ async def _purge(days: int | None) -> int:
         return 2
     engine = create_engine(settings)
     try:
-        deleted = await purge_idle(create_session_factory(engine), days)
+        deleted = await purge_idle(make_database(engine), days)
     finally:
         await engine.dispose()
     print(

@@ -5,44 +5,43 @@ starts, not at import time.
 """
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
 import httpx
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import admin as admin_api
-from app.api import chat, health, widget, ws, ws_docs
+from app.admin import routes as admin_routes
+from app.admin.service import AdminService, Prices
+from app.api import chat, health, widget
 from app.api import metrics as metrics_api
-from app.api.connections import ConnectionRegistry
 from app.api.errors import install_error_handlers
-from app.api.request_id import RequestIdMiddleware
+from app.api.middleware import CORSFromSettings, RequestIdMiddleware, StartupErrorReporter
 from app.api.shutdown import install_graceful_shutdown
+from app.api.socket import docs as ws_docs
+from app.api.socket import routes as ws
+from app.api.socket.connections import ConnectionRegistry
+from app.chat.budgets import Budgets
+from app.chat.service import Answerers, ConversationService, Limits
 from app.core.config import Settings, load_settings
 from app.core.errors import StartupError
 from app.core.logger import get_logger, setup_logging
+from app.core.metrics import Metrics
+from app.db.engine import create_engine, make_database
 from app.db.migrate import upgrade_database
-from app.db.session import create_engine, create_session_factory
-from app.services.admin import AdminService, Prices
-from app.services.client_ip import Network, parse_trusted
-from app.services.conversation import Answerers, ConversationService, Limits
-from app.services.guards import Budgets
-from app.services.live_hub import LiveHub, open_live_hub
-from app.services.llm_client import LLMClient, create_http_client
-from app.services.metrics import Metrics
-from app.services.model_chain import ModelChain
-from app.services.rate_limit import RateLimiter
-from app.services.recovery import cutoff_seconds, scheduled_recovery
-from app.services.resume_context import ResumeContext
-from app.services.resume_loader import Resume, load_resume
-from app.services.retention import scheduled_retention
-from app.services.tokens import TokenCounter
+from app.limits.client_ip import Network, parse_trusted
+from app.limits.limiter import RateLimiter
+from app.live.hub import LiveHub, open_live_hub
+from app.llm.chain import ModelChain
+from app.llm.client import LLMClient, create_http_client
+from app.llm.tokens import TokenCounter
+from app.resume.context import ResumeContext
+from app.resume.loader import Resume, load_resume
+from app.upkeep.recovery import cutoff_seconds, scheduled_recovery
+from app.upkeep.retention import scheduled_retention
 
 logger = get_logger(__name__)
 
@@ -99,7 +98,7 @@ def _build_service(
     )
     context = ResumeContext.build(resume, counter, excerpts=settings.fallback_mode == "excerpts")
     return ConversationService(
-        create_session_factory(engine),
+        make_database(engine),
         answers,
         counter,
         context,
@@ -127,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine = create_engine(current)
             stack.push_async_callback(engine.dispose)
             await _prepare_database(engine, current)
-            limiter = await RateLimiter.create(current, key_prefix=current.rate_limit_key_prefix)
+            limiter = await RateLimiter.create(current, key_prefix=current.redis_key_prefix)
             stack.push_async_callback(limiter.close)
             http = await stack.enter_async_context(create_http_client(current))
             service = _build_service(current, engine, http, resume, limiter, metrics)
@@ -137,12 +136,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 connections, service, current.shutdown_grace_seconds
             )
             stack.callback(restore)
-            sessions = create_session_factory(engine)
+            database = make_database(engine)
             await stack.enter_async_context(
-                scheduled_retention(sessions, current.retention_days, current.retention_check_hours)
+                scheduled_retention(database, current.retention_days, current.retention_check_hours)
             )
             cutoff = cutoff_seconds(current.llm_total_timeout, current.shutdown_grace_seconds)
-            await stack.enter_async_context(scheduled_recovery(sessions, cutoff))
+            await stack.enter_async_context(scheduled_recovery(database, cutoff))
             _log_ready(current, resume, engine, service, limiter)
             yield AppState(
                 settings=current,
@@ -153,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 connections=connections,
                 live_hub=live_hub,
                 trusted_proxies=parse_trusted(current.trusted_proxies),
-                admin=AdminService(sessions, Prices.from_settings(current)),
+                admin=AdminService(database, Prices.from_settings(current)),
             )
             await service.drain(current.shutdown_grace_seconds)
 
@@ -171,7 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(ws_docs.router)
     app.include_router(widget.router)
-    app.include_router(admin_api.router)
+    app.include_router(admin_routes.router)
     app.add_middleware(CORSFromSettings)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StartupErrorReporter)
@@ -198,49 +197,6 @@ def _log_ready(
     )
     if "*" in settings.allowed_origins:
         logger.warning("ALLOWED_ORIGINS is *: any website may embed this chat; set your own")
-
-
-class CORSFromSettings:
-    """CORS for the REST routes from ALLOWED_ORIGINS, read when the app starts, not at import."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._cors: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self._cors is None:
-            settings: Settings = scope["state"]["settings"]
-            self._cors = CORSMiddleware(
-                self.app,
-                allow_origins=settings.allowed_origins,
-                allow_methods=["GET", "POST", "DELETE"],
-                allow_headers=["Authorization", "Content-Type"],
-                max_age=600,
-            )
-        await self._cors(scope, receive, send)
-
-
-class StartupErrorReporter:
-    """Reports a `StartupError` as its one-line message instead of a traceback."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_brief(message: Message) -> None:
-            error = sys.exception()
-            if message["type"] == "lifespan.startup.failed" and isinstance(error, StartupError):
-                message = {**message, "message": f"Cannot start: {error.message}"}
-            await send(message)
-
-        await self.app(scope, receive, send_brief)
 
 
 app = create_app()

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from app.core.config import load_settings
 from app.db import tables  # noqa: F401  (registers the tables on Base.metadata)
 from app.db.base import Base, UTCDateTime
-from app.db.session import create_engine
+from app.db.engine import create_engine
 
 config = context.config
 

@@ -8,9 +8,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
-from tests.fake_llm import FakeLLM, start_fake_llm
+from devtools.fake_llm import FakeLLM, start_fake_llm
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+SYSTEM_TESTS = Path(__file__).parent / "system"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/system/ is marked `system`: `-m "not system"` skips it."""
+    for item in items:
+        if item.path.is_relative_to(SYSTEM_TESTS):
+            item.add_marker(pytest.mark.system)
 
 SettingsFactory = Callable[..., Settings]
 

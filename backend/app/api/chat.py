@@ -15,13 +15,13 @@ from fastapi.responses import StreamingResponse
 
 from app.api.deps import ClientDep, ServiceDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES, error_frame
+from app.chat.protocol import DoneData, DoneEvent
+from app.chat.schemas import ChatRequest, ChatResponse, Profile, SessionHistory
+from app.chat.service import ConversationService
+from app.chat.turns import ChatSession
 from app.core.errors import AppError, SessionNotFoundError
 from app.core.logger import session_id_var
-from app.models.rest import ChatRequest, ChatResponse, Profile, SessionHistory
-from app.models.websocket import DoneData, DoneEvent
-from app.services.conversation import ConversationService
-from app.services.profile import greeting, starter_questions
-from app.services.turns import ChatSession
+from app.resume.profile import greeting, starter_questions
 
 router = APIRouter(prefix="/api", tags=["chat"])
 

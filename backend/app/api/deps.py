@@ -10,15 +10,15 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
-from app.api.connections import ConnectionRegistry
+from app.admin.service import AdminService
+from app.api.socket.connections import ConnectionRegistry
+from app.chat.service import ConversationService
+from app.chat.turns import Client
 from app.core.config import Settings
-from app.services.admin import AdminService
-from app.services.client_ip import ip_of
-from app.services.conversation import ConversationService
-from app.services.live_hub import LiveHub
-from app.services.metrics import Metrics
-from app.services.rate_limit import RateLimiter
-from app.services.turns import Client
+from app.core.metrics import Metrics
+from app.limits.client_ip import ip_of
+from app.limits.limiter import RateLimiter
+from app.live.hub import LiveHub
 
 
 async def get_settings(conn: HTTPConnection) -> Settings:

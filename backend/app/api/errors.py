@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.chat.protocol import ErrorData, ErrorEvent
 from app.core.errors import AppError
-from app.models.websocket import ErrorData, ErrorEvent
 
 
 class ErrorBody(BaseModel):

@@ -72,7 +72,9 @@ async def readiness(
     if limiter.storage_name == "redis":
         reachable = await limiter.ping()
         components["redis"] = Component(ok=reachable, detail="ok" if reachable else "unreachable")
-        components["rate_limits"] = _rate_limits(reachable, fail_open=limiter.fail_open)
+        components["rate_limits"] = _rate_limits(
+            redis_reachable=reachable, fail_open=limiter.fail_open
+        )
     if connections.draining:
         components["server"] = Component(ok=False, detail="shutting down")
     # With RATE_LIMIT_FAIL_OPEN an unreachable Redis is reported but does not stop traffic.
@@ -93,7 +95,7 @@ async def _database(engine: EngineDep) -> Component:
     return Component(ok=True, detail=engine.dialect.name)
 
 
-def _rate_limits(redis_reachable: bool, *, fail_open: bool) -> Component:
+def _rate_limits(*, redis_reachable: bool, fail_open: bool) -> Component:
     if redis_reachable:
         return Component(ok=True, detail="redis")
     if fail_open:

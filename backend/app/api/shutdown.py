@@ -12,9 +12,9 @@ import signal
 from collections.abc import Callable
 from types import FrameType
 
-from app.api.connections import ConnectionRegistry
+from app.api.socket.connections import ConnectionRegistry
+from app.chat.service import ConversationService
 from app.core.logger import get_logger
-from app.services.conversation import ConversationService
 
 logger = get_logger(__name__)
 

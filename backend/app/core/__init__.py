@@ -1,0 +1,3 @@
+"""What every part shares: settings, errors, logging and metrics.
+It imports nothing else from the app.
+"""

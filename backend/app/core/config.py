@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.core.errors import StartupError
@@ -72,7 +72,12 @@ class Settings(BaseSettings):
 
     # Rate limits (limits' notation: "10/minute;60/hour") and connection caps.
     redis_url: str | None = None
-    rate_limit_key_prefix: str = "resume-chat"
+    # Prefix of every Redis key (rate limits, slots, live answers); RATE_LIMIT_KEY_PREFIX,
+    # its old name, still works.
+    redis_key_prefix: str = Field(
+        "resume-chat",
+        validation_alias=AliasChoices("redis_key_prefix", "rate_limit_key_prefix"),
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = []
     rate_limit_questions_per_ip: str = "10/minute;60/hour"
     rate_limit_questions_per_session: str = "6/minute"

@@ -1,0 +1,3 @@
+"""The database: engine and transactions, tables and the migrations helper.
+Repositories live with their domains.
+"""

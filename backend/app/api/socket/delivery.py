@@ -1,0 +1,80 @@
+"""How frames reach one socket: in order, never piling up, whatever the client does.
+
+`SocketSender` is the one way a socket is written to. A client that stops reading
+fills the server's small send buffer; once a send has waited `WS_SEND_TIMEOUT`
+seconds the socket is closed with 1008 and a reason, so a slow reader costs a bounded
+amount of memory and never holds up the answer (which is stored either way).
+`LiveSink` is where a turn started on this socket writes its frames: into the
+`LiveAnswer` that this socket, and any socket that reconnects, follows.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import WebSocket
+
+from app.api.errors import error_frame
+from app.chat.protocol import DoneData, DoneEvent
+from app.core.errors import AppError
+from app.core.logger import get_logger
+from app.live.answer import LiveAnswer
+
+logger = get_logger(__name__)
+
+POLICY_VIOLATION = 1008
+
+
+class SocketSender:
+    def __init__(self, websocket: WebSocket, send_timeout: float) -> None:
+        self._websocket = websocket
+        self._send_timeout = send_timeout
+        self._lock = asyncio.Lock()
+        self.open = True
+
+    async def send(self, *frames: str) -> None:
+        """Send `frames` in order; once the visitor has gone, drop them."""
+        if not self.open:
+            return
+        try:
+            async with self._lock, asyncio.timeout(self._send_timeout):
+                for frame in frames:
+                    await self._websocket.send({"type": "websocket.send", "text": frame})
+        except TimeoutError:
+            await self._close_stalled()
+        except Exception:  # the client went away; the turn carries on without it
+            self.open = False
+
+    async def _close_stalled(self) -> None:
+        self.open = False
+        logger.warning("closing a socket that stopped reading (%.0f s)", self._send_timeout)
+        with contextlib.suppress(Exception):
+            await self._websocket.close(POLICY_VIOLATION, "client stopped reading")
+
+    async def pump(self, batches: AsyncIterator[list[str]]) -> None:
+        """Send an answer's frames as they come, until its final frame."""
+        try:
+            async for batch in batches:
+                await self.send(*batch)
+                if not self.open:
+                    return
+        except AppError as error:  # the answer could not be followed to its end
+            await self.send(error_frame(error))
+
+
+class LiveSink:
+    """A turn's events as protocol frames, into the live answer its sockets follow."""
+
+    def __init__(self, answer: LiveAnswer) -> None:
+        self._answer = answer
+
+    async def chunk(self, text: str) -> None:
+        frame = {"type": "chunk", "data": text, "seq": self._answer.next_seq}
+        self._answer.add(orjson.dumps(frame).decode())
+
+    async def done(self, data: DoneData) -> None:
+        self._answer.finish(DoneEvent(data=data).model_dump_json())
+
+    async def error(self, error: AppError) -> None:
+        self._answer.finish(error_frame(error))

@@ -1,0 +1,213 @@
+"""Conversations in the database: questions and answers with what they cost.
+
+Each method is one short transaction, and budgets are checked inside the same
+transaction that stores the question, so nothing goes upstream once one is spent.
+"""
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.chat.budgets import SERVICE_KEY, Budgets, client_counter
+from app.chat.prompts import HistoryMessage
+from app.chat.protocol import DoneData, HistoryItem, Usage
+from app.chat.repository import (
+    ConversationRepository,
+    MessageRepository,
+    StoredMessage,
+    UsageRepository,
+)
+from app.chat.turns import Answer, ChatSession, Client
+from app.core.logger import get_logger
+from app.core.metrics import Metrics
+from app.db.base import utcnow
+from app.db.engine import Database, transaction
+from app.llm.tokens import TokenCounter
+
+logger = get_logger(__name__)
+
+
+class MessageStore:
+    def __init__(
+        self,
+        database: Database,
+        counter: TokenCounter,
+        *,
+        budgets: Budgets,
+        metrics: Metrics,
+        history_messages: int,
+        model: str,
+    ) -> None:
+        self._database = database
+        self._counter = counter
+        self._budgets = budgets
+        self._metrics = metrics
+        self._history_messages = history_messages
+        self._model = model
+
+    async def history(self, conversation_id: uuid.UUID) -> list[HistoryItem] | None:
+        """The stored conversation's newest messages, or None when there is none."""
+        async with transaction(self._database) as db:
+            found = await ConversationRepository(db).exists(conversation_id)
+            rows = await MessageRepository(db).list_recent(conversation_id, self._history_messages)
+        if not found:
+            return None
+        return [
+            HistoryItem(role=row.role, content=row.content, created_at=row.created_at)
+            for row in rows
+        ]
+
+    async def store_question(
+        self, chat: ChatSession, question: str, tokens: int, client: Client
+    ) -> list[HistoryMessage]:
+        """Check budgets and store the question; returns the earlier messages.
+
+        Counting the question comes first and also reads what was spent; a refusal rolls
+        the count back with the rest of the transaction.
+        """
+        now = utcnow()
+        counters = [SERVICE_KEY, client_counter(client.key)]
+        async with transaction(self._database) as db:
+            conversations, messages = ConversationRepository(db), MessageRepository(db)
+            counted = (
+                await conversations.count_question(chat.id, now, now.date(), counters)
+                if chat.stored
+                else None
+            )
+            spent = counted or await conversations.create(
+                chat.id, client.key, now, now.date(), counters
+            )
+            self._budgets.check(
+                questions=spent.questions,
+                session=spent.session_tokens,
+                client_today=spent.today[counters[1]],
+                today=spent.today[SERVICE_KEY],
+            )
+            rows: list[StoredMessage] = []
+            if counted is not None:
+                rows = await messages.list_recent(chat.id, self._history_messages)
+            await messages.add(
+                conversation_id=chat.id,
+                role="user",
+                content=question,
+                tokens=tokens,
+                created_at=now,
+            )
+        chat.stored = True
+        return [HistoryMessage(row.role, row.content, self._tokens_of(row)) for row in rows]
+
+    def _tokens_of(self, row: StoredMessage) -> int:
+        return row.tokens if row.tokens is not None else self._counter.count(row.content)
+
+    async def store_answer(
+        self,
+        chat: ChatSession,
+        client: Client,
+        answer: Answer,
+    ) -> DoneData | None:
+        """Store the answer, however it ended; the `done` payload when it ended well."""
+        ended = asyncio.get_running_loop().time()
+        content = "".join(answer.parts)
+        content_tokens = self._counter.count(content)
+        usage = _usage(answer, content_tokens)
+        model: str | None = None
+        if answer.source == "model":
+            model = (answer.completion and answer.completion.model) or self._model
+        row = _stored_answer(answer, ended, usage, model)
+        async with transaction(self._database) as db:
+            await MessageRepository(db).add(
+                conversation_id=chat.id,
+                role="assistant",
+                content=content,
+                source=answer.source,
+                tokens=content_tokens,
+                **vars(row),
+            )
+            await ConversationRepository(db).add_tokens(chat.id, usage.total_tokens, row.created_at)
+            await UsageRepository(db).add(
+                row.created_at.date(), [SERVICE_KEY, client_counter(client.key)], usage.total_tokens
+            )
+        self._report(row)
+        if answer.error is not None or row.finish_reason == "interrupted":
+            return None
+        return DoneData(
+            content=content,
+            finish_reason=answer.reason(),
+            usage=usage,
+            model=model,
+            latency_ms=row.latency_ms,
+            source=answer.source,
+        )
+
+    def _report(self, row: "StoredAnswer") -> None:
+        outcome = row.error_code or row.finish_reason or "stop"
+        first_token_s = row.first_token_ms / 1000 if row.first_token_ms is not None else None
+        self._metrics.question_finished(
+            outcome,
+            first_token_s,
+            row.latency_ms / 1000,
+            row.prompt_tokens,
+            row.completion_tokens,
+        )
+        logger.info(
+            "answer %s: %s ms, first token %s ms, %s+%s tokens, model %s",
+            outcome,
+            row.latency_ms,
+            row.first_token_ms,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.model,
+            extra={
+                "outcome": outcome,
+                "latency_ms": row.latency_ms,
+                "first_token_ms": row.first_token_ms,
+                "prompt_tokens": row.prompt_tokens,
+                "completion_tokens": row.completion_tokens,
+                "model": row.model,
+            },
+        )
+
+
+@dataclass(frozen=True)  # no slots: `vars()` gives its columns for the INSERT
+class StoredAnswer:
+    """The columns of an answer's row that its log line and metrics report."""
+
+    created_at: datetime
+    model: str | None
+    finish_reason: str
+    error_code: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int
+    first_token_ms: int | None
+
+
+def _stored_answer(answer: Answer, ended: float, usage: Usage, model: str | None) -> StoredAnswer:
+    first_token_ms = None
+    if answer.first_token_at is not None:
+        first_token_ms = _ms(answer.first_token_at - answer.started)
+    return StoredAnswer(
+        created_at=utcnow(),
+        model=model,
+        finish_reason=answer.reason(),
+        error_code=answer.error.code if answer.error else None,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        latency_ms=_ms(ended - answer.started),
+        first_token_ms=first_token_ms,
+    )
+
+
+def _usage(answer: Answer, content_tokens: int) -> Usage:
+    """The provider's reported usage, or our own count where it reported none."""
+    reported = answer.completion.usage if answer.completion else None
+    if reported is not None:
+        prompt, generated = reported.prompt_tokens, reported.completion_tokens
+    else:
+        prompt, generated = answer.prompt_estimate, content_tokens
+    return Usage(prompt_tokens=prompt, completion_tokens=generated, total_tokens=prompt + generated)
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)

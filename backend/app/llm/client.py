@@ -1,0 +1,292 @@
+"""Streaming chat completions from OpenRouter or any OpenAI-compatible API.
+
+`stream_chat` yields text deltas, then one `Completion`. Retries (tenacity) happen only
+while opening the stream, so a retry can never repeat text the visitor already saw.
+Every failure leaves as `LLMUnavailableError` or `LLMTimeoutError`.
+"""
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.stop import stop_base
+
+from app.core.config import Settings
+from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
+from app.core.logger import get_logger
+from app.llm.sse import (
+    DRAIN_SECONDS,
+    EventParser,
+    ReadDeadline,
+    StreamState,
+    drain,
+    require_event_stream,
+)
+
+logger = get_logger(__name__)
+
+ChatMessage = Mapping[str, str]
+# Connections kept open between answers (no new TCP and TLS handshake per question).
+# httpcore's pool scans its connections on every request, in O(idle x all), and only keeps
+# idle ones while it holds at most this many in all: beyond a few dozen streams at once,
+# reconnecting costs less CPU than a large keep-alive pool (bench/PERFORMANCE.md).
+KEEPALIVE_CONNECTIONS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    finish_reason: str
+    usage: TokenUsage | None
+    model: str | None
+
+
+StreamItem = str | Completion
+
+
+class UpstreamStatusError(Exception):
+    """A non-200 answer while opening the stream; retried when 429 or 5xx."""
+
+    def __init__(self, status: int, retry_after: float | None, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class _StopPastDeadline(stop_base):
+    """Stop retrying when the next wait would end after the deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return asyncio.get_running_loop().time() + retry_state.upcoming_sleep >= self.deadline
+
+
+def create_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one pooled client the app shares for every stream.
+
+    Reads may wait as long as a whole answer: the first-token and between-chunk limits
+    are enforced by `LLMClient` itself, since keep-alive comments must not reset them.
+    """
+    timeout = httpx.Timeout(
+        connect=settings.llm_connect_timeout,
+        read=settings.llm_total_timeout,
+        write=settings.llm_connect_timeout,
+        pool=settings.llm_connect_timeout,
+    )
+    limits = httpx.Limits(
+        max_connections=settings.llm_max_connections,
+        max_keepalive_connections=min(settings.llm_max_connections, KEEPALIVE_CONNECTIONS),
+    )
+    return httpx.AsyncClient(timeout=timeout, limits=limits)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class LLMClient:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+        self._http = http
+        self._settings = settings
+        self._url = f"{settings.openrouter_base_url}/chat/completions"
+        self._headers = {
+            "Accept": "text/event-stream",
+            "HTTP-Referer": settings.app_url,
+            "X-Title": settings.app_title,
+        }
+        self._backoff = wait_exponential_jitter(
+            multiplier=0.5, max=settings.llm_retry_max_wait, jitter=0.5
+        )
+        if settings.openrouter_api_key is not None:
+            key = settings.openrouter_api_key.get_secret_value()
+            self._headers["Authorization"] = f"Bearer {key}"
+
+    @property
+    def model(self) -> str:
+        return self._settings.llm_model
+
+    async def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        model: str | None = None,
+        route: Sequence[str] = (),
+    ) -> AsyncGenerator[StreamItem]:
+        """Stream one answer from `model` (default LLM_MODEL).
+
+        `route` lists models for the provider itself to try in order (OpenRouter's
+        `models` parameter); the chunks then name the model that answered.
+        """
+        if not self._settings.llm_configured:
+            raise LLMRejectedError(
+                "The assistant is not configured yet: the owner has to set OPENROUTER_API_KEY."
+            )
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self._settings.llm_total_timeout
+        first_token_deadline = min(end, loop.time() + self._settings.llm_first_token_timeout)
+        try:
+            async with asyncio.timeout_at(first_token_deadline):
+                payload = self._payload(messages, model or self.model, route)
+                response = await self._open_stream(payload, first_token_deadline)
+        except TimeoutError as exc:
+            raise LLMTimeoutError() from exc
+        try:
+            async for item in self._read_stream(response, first_token_deadline, end):
+                yield item
+        finally:
+            await response.aclose()
+
+    def _payload(
+        self, messages: Sequence[ChatMessage], model: str, route: Sequence[str]
+    ) -> dict[str, Any]:
+        extra = {"models": list(route)} if route else {}
+        return extra | {
+            "model": model,
+            "messages": list(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": self._settings.llm_temperature,
+            "max_tokens": self._settings.llm_max_tokens,
+        }
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Honour the provider's Retry-After; otherwise capped exponential backoff."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, UpstreamStatusError) and error.retry_after is not None:
+            return error.retry_after
+        return self._backoff(state)
+
+    def _retryable(self, error: BaseException) -> bool:
+        if isinstance(error, UpstreamStatusError):
+            waits_too_long = (error.retry_after or 0) > self._settings.llm_retry_max_wait
+            return (error.status == 429 or error.status >= 500) and not waits_too_long
+        return isinstance(error, httpx.TransportError)
+
+    async def _open_stream(self, payload: dict[str, Any], deadline: float) -> httpx.Response:
+        """Send the request, retrying while a retry can still beat the first-token deadline."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(self._retryable),
+            stop=stop_after_attempt(self._settings.llm_max_retries + 1)
+            | _StopPastDeadline(deadline),
+            wait=self._wait,
+            reraise=True,
+            before_sleep=_log_retry,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._send(payload)
+        except UpstreamStatusError as exc:
+            raise _status_error(exc) from exc
+        except httpx.TimeoutException as exc:
+            raise LLMTimeoutError() from exc
+        except httpx.TransportError as exc:
+            raise LLMUnavailableError(
+                "The assistant's model provider cannot be reached right now. Please try again."
+            ) from exc
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _send(self, payload: dict[str, Any]) -> httpx.Response:
+        request = self._http.build_request("POST", self._url, json=payload, headers=self._headers)
+        response = await self._http.send(request, stream=True)
+        if response.status_code == 200:
+            return response
+        try:
+            body = (await response.aread()).decode("utf-8", "replace")
+        finally:
+            await response.aclose()
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        raise UpstreamStatusError(response.status_code, retry_after, _error_detail(body))
+
+    async def _read_stream(
+        self, response: httpx.Response, deadline: float, end: float
+    ) -> AsyncIterator[StreamItem]:
+        """Text deltas, then the `Completion`; each wait for bytes is held to `deadline`."""
+        loop = asyncio.get_running_loop()
+        raw = cast(AsyncGenerator[bytes], response.aiter_bytes())
+        parser, state = EventParser(), StreamState()
+        waits = ReadDeadline(deadline)
+        finished = ended = False
+        try:
+            require_event_stream(response)
+            while not (finished or ended):
+                data = await waits.read(raw)
+                ended = data is None
+                for event in parser.end() if data is None else parser.feed(data):
+                    if finished := event == b"[DONE]":
+                        break
+                    for text in state.add(event):
+                        waits.move(min(end, loop.time() + self._settings.llm_chunk_timeout))
+                        yield text
+            if finished:
+                await drain(raw, min(waits.at, loop.time() + DRAIN_SECONDS))
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise LLMTimeoutError() from exc
+        except httpx.TransportError as exc:
+            raise LLMUnavailableError(
+                "The connection to the model provider broke while answering."
+            ) from exc
+        finally:
+            waits.close()
+            await raw.aclose()
+        if state.finish_reason is None and not finished:
+            raise LLMUnavailableError("The model provider ended the answer unexpectedly.")
+        usage = TokenUsage(*state.usage) if state.usage is not None else None
+        yield Completion(state.finish_reason or "stop", usage, state.model)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    logger.warning("model provider attempt %d failed: %r", state.attempt_number, error)
+
+
+def _error_detail(body: str) -> str:
+    try:
+        error = json.loads(body).get("error", {})
+        return str(error.get("message", body))[:300]
+    except (ValueError, AttributeError):
+        return body[:300]
+
+
+def _status_error(exc: UpstreamStatusError) -> LLMUnavailableError:
+    logger.error("model provider refused the request: %s", exc)
+    if exc.status == 429:
+        return LLMUnavailableError(
+            "The assistant is receiving too many requests right now. Please try again shortly."
+        )
+    if exc.status in (401, 402, 403):
+        return LLMRejectedError(
+            "The assistant is unavailable: the model provider refused its credentials or credit."
+        )
+    return LLMUnavailableError(
+        f"The assistant is unavailable right now (the model provider answered {exc.status})."
+    )

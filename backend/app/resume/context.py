@@ -1,0 +1,39 @@
+"""Everything derived from the loaded resume, built once and swapped whole on reload."""
+
+from dataclasses import dataclass
+
+from app.chat.prompts import MESSAGE_OVERHEAD, system_prompt
+from app.core.errors import ResumeError
+from app.llm.tokens import TokenCounter
+from app.resume.excerpts import ExcerptIndex
+from app.resume.loader import Resume
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeContext:
+    resume: Resume
+    system_prompt: str
+    system_tokens: int
+    excerpts: ExcerptIndex | None
+
+    @classmethod
+    def build(cls, resume: Resume, counter: TokenCounter, *, excerpts: bool) -> "ResumeContext":
+        prompt = system_prompt(resume.owner_name, resume.text)
+        return cls(
+            resume=resume,
+            system_prompt=prompt,
+            system_tokens=counter.count(prompt) + MESSAGE_OVERHEAD,
+            excerpts=ExcerptIndex.build(resume) if excerpts else None,
+        )
+
+    def check_room(
+        self, room: int, *, context_tokens: int, answer_tokens: int, question_tokens: int
+    ) -> None:
+        """`room` is what is left of the context window for a longest question's history."""
+        if room < 0:
+            raise ResumeError(
+                f"The system prompt and resume take {self.system_tokens} tokens; with "
+                f"LLM_MAX_TOKENS={answer_tokens} and MAX_MESSAGE_TOKENS={question_tokens} "
+                f"they are {-room} tokens over LLM_CONTEXT_TOKENS={context_tokens}. "
+                "Raise LLM_CONTEXT_TOKENS or shorten the resume."
+            )

@@ -1,0 +1,315 @@
+"""A real HTTP server on loopback that stands in for an OpenAI-compatible LLM provider.
+
+It streams chat completions in OpenRouter's SSE format and can be scripted to fail the
+ways a real provider does: error statuses, slow or hanging streams, dropped connections,
+mid-stream error events and malformed events; with a fault rate (`--fault-rate`), any
+of those at random.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from devtools.serving import serve
+
+CHAT_PATHS = ("/v1/chat/completions", "/chat/completions", "/api/v1/chat/completions")
+PROCESSING_COMMENT = ": OPENROUTER PROCESSING\n\n"
+IDLE_TIMEOUT = 2.0
+MIDSTREAM_ERROR = {"error": {"message": "Upstream overloaded", "code": 502}}
+LOREM = (
+    "Alex is a backend engineer with eight years of experience building Python services, "
+    "leading small teams, shipping APIs used by millions and mentoring junior developers."
+)
+
+
+@dataclass
+class Reply:
+    """One scripted answer. `*_after` switches act once N tokens have been sent.
+
+    A non-200 status answers with an OpenAI-style error body instead of a stream.
+    `hang` sends headers (and the comment) and then waits for the client to leave;
+    `drop_after` aborts the connection mid-body; `error_after` sends OpenRouter's
+    mid-stream error event and ends the stream without `[DONE]`.
+    """
+
+    tokens: list[str] = field(default_factory=lambda: ["Hello", ", ", "world", "."])
+    status: int = 200
+    retry_after: float | None = None
+    first_token_delay: float = 0.0
+    token_delay: float = 0.0
+    hang: bool = False
+    drop_after: int | None = None
+    error_after: int | None = None
+    malformed_after: int | None = None
+    usage: bool = True
+    comments: bool = True
+    multiline: bool = False
+    finish_reason: str = "stop"
+    name_model: bool = True  # False: chunks carry no `model`, as some local servers do
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Completion:
+    model: str | None
+    prompt_tokens: int
+    id: str = field(default_factory=lambda: f"gen-{uuid.uuid4().hex}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        head = {"id": self.id, "object": "chat.completion.chunk", "created": self.created}
+        named = {"model": self.model} if self.model is not None else {}
+        return {**head, **named, "choices": choices, **extra}
+
+    def token_event(self, token: str, *, multiline: bool) -> str:
+        delta = {"role": "assistant", "content": token}
+        text = json.dumps(self.chunk([{"index": 0, "delta": delta, "finish_reason": None}]))
+        return _sse(text.replace(", ", ",\n", 1) if multiline else text)
+
+    def usage(self, completion_tokens: int) -> dict[str, int]:
+        total = self.prompt_tokens + completion_tokens
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": total,
+        }
+
+    def message(self, reply: Reply) -> dict[str, Any]:
+        message = {"role": "assistant", "content": "".join(reply.tokens)}
+        choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason}
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+            "usage": self.usage(len(reply.tokens)),
+        }
+
+
+class _AbortConnectionError(Exception):
+    """Raised inside a stream so that uvicorn aborts the connection mid-body."""
+
+
+class _HideDroppedConnections(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], _AbortConnectionError))
+
+
+class FakeLLM:
+    def __init__(self, default: Reply | None = None, fault_rate: float = 0.0) -> None:
+        self.base_url = ""
+        self.requests: list[RecordedRequest] = []
+        self.default = default or Reply()
+        self.fault_rate = fault_rate  # unscripted requests fail this often, at random
+        self.active_streams = 0
+        self.cancelled_streams = 0
+        self.app = Starlette(
+            routes=[Route(path, self._chat, methods=["POST"]) for path in CHAT_PATHS]
+        )
+        self._queue: deque[Reply] = deque()
+        self._closing = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def script(self, *replies: Reply) -> None:
+        self._queue.extend(replies)
+
+    async def wait_idle(self) -> None:
+        """Wait until no stream is open; a client's disconnect reaches the server a moment later.
+
+        Raises TimeoutError after IDLE_TIMEOUT seconds.
+        """
+        async with asyncio.timeout(IDLE_TIMEOUT):
+            await self._idle.wait()
+
+    def close_streams(self) -> None:
+        """End open and future streams early, so the server can shut down."""
+        self._closing.set()
+
+    async def _chat(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error_response(HTTPStatus.BAD_REQUEST, "Request body must be a JSON object")
+        self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body))
+        reply = self._queue.popleft() if self._queue else self._unscripted()
+        if reply.status != HTTPStatus.OK:
+            return _error_response(reply.status, retry_after=reply.retry_after)
+        model = str(body.get("model", "fake/model")) if reply.name_model else None
+        completion = _Completion(model, _prompt_tokens(body))
+        if body.get("stream"):
+            events = self._stream(reply, completion)
+            return StreamingResponse(events, media_type="text/event-stream")
+        await self._pause(reply.first_token_delay)
+        return JSONResponse(completion.message(reply))
+
+    def _unscripted(self) -> Reply:
+        if self.fault_rate and random.random() < self.fault_rate:
+            return random.choice(faults(self.default))
+        return self.default
+
+    async def _stream(self, reply: Reply, completion: _Completion) -> AsyncIterator[str]:
+        with self._track_stream():
+            if reply.comments:
+                yield PROCESSING_COMMENT
+            if await self._pause(reply.first_token_delay) or (reply.hang and await self._pause()):
+                return
+            tokens = reply.tokens
+            for index in range(len(tokens) + 1):
+                if index == reply.drop_after:
+                    raise _AbortConnectionError
+                if index == reply.error_after:
+                    yield _sse(json.dumps(MIDSTREAM_ERROR))
+                    return
+                if index == reply.malformed_after:
+                    yield "data: {not json\n\n"
+                if index == len(tokens):
+                    break
+                if index and await self._pause(reply.token_delay):
+                    return
+                yield completion.token_event(tokens[index], multiline=reply.multiline and not index)
+            finish = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
+            yield _sse(json.dumps(completion.chunk([finish])))
+            if reply.usage:
+                yield _sse(json.dumps(completion.chunk([], usage=completion.usage(len(tokens)))))
+            yield _sse("[DONE]")
+
+    @contextmanager
+    def _track_stream(self) -> Iterator[None]:
+        self.active_streams += 1
+        self._idle.clear()
+        try:
+            yield
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancelled_streams += 1
+            raise
+        finally:
+            self.active_streams -= 1
+            if not self.active_streams:
+                self._idle.set()
+
+    async def _pause(self, seconds: float | None = None) -> bool:
+        """Sleep (forever when None) unless the server is closing; True when it is.
+
+        Always yields to the loop, so a client's disconnect can cancel the stream.
+        """
+        if seconds is not None and seconds <= 0:
+            await asyncio.sleep(0)
+        else:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), seconds)
+        return self._closing.is_set()
+
+
+def _sse(data: str) -> str:
+    return "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return 0
+    chars = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
+    return chars // 4
+
+
+def _error_response(
+    status: int, message: str | None = None, retry_after: float | None = None
+) -> JSONResponse:
+    if message is None:
+        message = HTTPStatus(status).phrase if status in HTTPStatus else "Upstream error"
+    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+    error = {"error": {"message": message, "code": status}}
+    return JSONResponse(error, status_code=status, headers=headers)
+
+
+def faults(reply: Reply) -> list[Reply]:
+    """Each way a provider fails, with `reply`'s tokens and timing."""
+    half = max(1, len(reply.tokens) // 2)
+    return [
+        *(replace(reply, status=status, retry_after=0.1) for status in (429, 500)),
+        replace(reply, drop_after=half),
+        replace(reply, error_after=half),
+        replace(reply, malformed_after=half),
+        replace(reply, hang=True),
+    ]
+
+
+def lorem_tokens(count: int) -> list[str]:
+    words = LOREM.split()
+    return [f"{' ' if i else ''}{words[i % len(words)]}" for i in range(count)]
+
+
+@contextmanager
+def _hiding_dropped_connections() -> Iterator[None]:
+    logger = logging.getLogger("uvicorn.error")
+    hide = _HideDroppedConnections()
+    logger.addFilter(hide)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hide)
+
+
+@asynccontextmanager
+async def start_fake_llm(default: Reply | None = None) -> AsyncIterator[FakeLLM]:
+    """Serve a FakeLLM on a free loopback port in the running event loop."""
+    fake = FakeLLM(default)
+    with _hiding_dropped_connections():
+        async with serve(fake.app, lifespan="off") as port:
+            fake.base_url = f"http://127.0.0.1:{port}/v1"
+            try:
+                yield fake
+            finally:
+                fake.close_streams()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a fake OpenAI-compatible LLM.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--tokens", type=int, default=60)
+    parser.add_argument("--token-delay", type=float, default=0.02)
+    parser.add_argument("--first-token-delay", type=float, default=0.3)
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1: random failures")
+    args = parser.parse_args(argv)
+    default = Reply(
+        tokens=lorem_tokens(args.tokens),
+        token_delay=args.token_delay,
+        first_token_delay=args.first_token_delay,
+    )
+    fake = FakeLLM(default, args.fault_rate)
+    config = uvicorn.Config(
+        fake.app, host=args.host, port=args.port, log_level="warning", lifespan="off"
+    )
+    print(f"Fake LLM serving at http://{args.host}:{args.port}/v1", flush=True)
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

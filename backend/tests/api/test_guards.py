@@ -1,0 +1,177 @@
+"""Rate limits, connection caps, origins and abuse controls, over real sockets."""
+
+import asyncio
+import os
+import uuid
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from devtools.fake_llm import FakeLLM, Reply
+from tests.conftest import SettingsFactory
+from tests.support.app import running_app
+from tests.support.chat_client import chat
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def limits_storage(request: pytest.FixtureRequest) -> dict[str, object]:
+    """Settings for limits kept in memory or, with TEST_REDIS_URL, in Redis."""
+    if request.param == "memory":
+        return {}
+    if not TEST_REDIS_URL:
+        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
+    # A fresh prefix per test keeps tests sharing one Redis apart.
+    return {"redis_url": TEST_REDIS_URL, "redis_key_prefix": f"test-{uuid.uuid4()}"}
+
+
+async def test_questions_per_ip_are_limited_across_sessions(
+    make_settings: SettingsFactory, limits_storage: dict[str, object]
+) -> None:
+    settings = make_settings(rate_limit_questions_per_ip="2/minute", **limits_storage)
+    async with running_app(settings) as port:
+        async with chat(port) as first:
+            assert (await first.ask("One?")).final["type"] == "done"
+            assert (await first.ask("Two?")).final["type"] == "done"
+            refused = (await first.ask("Three?")).final
+            await first.send({"type": "ping"})
+            assert (await first.receive())["type"] == "pong"  # the socket stays open
+        async with chat(port) as second:  # a new session does not reset the per-IP limit
+            again = (await second.ask("Four?")).final
+    for error in (refused, again):
+        assert error["type"] == "error"
+        assert error["data"]["code"] == "rate_limited"
+        assert 0 < error["data"]["retry_after"] <= 60
+
+
+async def test_rate_limit_resets_when_its_window_passes(
+    make_settings: SettingsFactory, limits_storage: dict[str, object]
+) -> None:
+    settings = make_settings(rate_limit_questions_per_session="1/second", **limits_storage)
+    async with running_app(settings) as port, chat(port) as client:
+        assert (await client.ask("One?")).final["type"] == "done"
+        assert (await client.ask("Two?")).final["data"]["code"] == "rate_limited"
+        await asyncio.sleep(1.1)
+        assert (await client.ask("Three?")).final["type"] == "done"
+
+
+async def test_connections_per_ip_are_capped_at_the_handshake(
+    make_settings: SettingsFactory, limits_storage: dict[str, object]
+) -> None:
+    settings = make_settings(max_connections_per_ip=2, **limits_storage)
+    async with running_app(settings) as port:
+        async with chat(port), chat(port):
+            with pytest.raises(InvalidStatus) as refused:
+                async with chat(port):
+                    pass
+        async with chat(port) as freed:  # closing one frees its place
+            assert freed.session["type"] == "session"
+    assert refused.value.response.status_code == 429
+    assert b"rate_limited" in refused.value.response.body
+
+
+async def test_forwarded_for_counts_only_from_trusted_proxies(
+    make_settings: SettingsFactory,
+) -> None:
+    untrusted = make_settings(rate_limit_questions_per_ip="1/minute")
+    async with running_app(untrusted) as port:
+        async with chat(port, headers={"X-Forwarded-For": "203.0.113.1"}) as client:
+            await client.ask("One?")
+        async with chat(port, headers={"X-Forwarded-For": "203.0.113.2"}) as spoofer:
+            spoofed = await spoofer.ask("Two?")
+    assert spoofed.final["data"]["code"] == "rate_limited"
+
+    trusted = make_settings(rate_limit_questions_per_ip="1/minute", trusted_proxies="127.0.0.1")
+    async with running_app(trusted) as port:
+        for visitor in ("203.0.113.1", "203.0.113.2"):
+            async with chat(port, headers={"X-Forwarded-For": visitor}) as client:
+                assert (await client.ask("Hi?")).final["type"] == "done"
+        async with chat(port, headers={"X-Forwarded-For": "203.0.113.1"}) as client:
+            assert (await client.ask("Again?")).final["data"]["code"] == "rate_limited"
+
+
+async def test_websocket_origin_must_be_allowed(make_settings: SettingsFactory) -> None:
+    settings = make_settings(allowed_origins="https://maya.example")
+    async with running_app(settings) as port:
+        with pytest.raises(InvalidStatus) as refused:
+            async with chat(port, headers={"Origin": "https://evil.example"}):
+                pass
+        async with chat(port, headers={"Origin": "https://maya.example"}) as client:
+            assert client.session["type"] == "session"
+        async with chat(port) as no_origin:  # curl, scripts and servers send none
+            assert no_origin.session["type"] == "session"
+        async with httpx.AsyncClient() as http:
+            base = f"http://127.0.0.1:{port}/health"
+            good = await http.get(base, headers={"Origin": "https://maya.example"})
+            bad = await http.get(base, headers={"Origin": "https://evil.example"})
+    assert refused.value.response.status_code == 403
+    assert good.headers["access-control-allow-origin"] == "https://maya.example"
+    assert "access-control-allow-origin" not in bad.headers
+
+
+async def test_long_questions_and_frames_are_refused_with_the_limit(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    settings = make_settings(max_message_tokens=20, ws_max_frame_bytes=1024)
+    async with running_app(settings) as port, chat(port) as client:
+        too_many_tokens = await client.ask("word " * 30)
+        await client.send('{"type": "message", "data": "' + "x" * 2000 + '"}')
+        too_big = await client.receive()
+        control = await client.ask("hello\x07bell")
+        fine = await client.ask("A short question?")
+    assert too_many_tokens.final["data"]["code"] == "message_too_long"
+    assert "20 tokens" in too_many_tokens.final["data"]["message"]
+    assert too_big["data"]["code"] == "message_too_long"
+    assert "1024 bytes" in too_big["data"]["message"]
+    assert control.final["data"]["code"] == "invalid_message"
+    assert fine.final["type"] == "done"
+    assert len(fake_llm.requests) == 1
+
+
+async def test_an_idle_socket_is_closed_but_not_while_an_answer_streams(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(tokens=["a ", "b ", "c ", "d"], token_delay=0.3))
+    async with running_app(make_settings(ws_idle_timeout=0.5)) as port, chat(port) as client:
+        answer = await client.ask("Slow answer?")  # 0.9 s of streaming, no frames sent
+        assert answer.final["type"] == "done"
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.receive()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1000
+    assert closed.value.rcvd.reason == "idle timeout"
+
+
+async def test_a_session_has_a_maximum_number_of_questions(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    async with running_app(make_settings(max_turns_per_session=2)) as port:
+        async with chat(port) as client:
+            await client.ask("One?")
+            await client.ask("Two?")
+            third = await client.ask("Three?")
+        async with chat(port) as fresh:
+            assert (await fresh.ask("New chat?")).final["type"] == "done"
+    assert third.final["data"]["code"] == "session_limit_reached"
+    assert len(fake_llm.requests) == 3
+
+
+async def test_two_app_instances_sharing_redis_enforce_one_limit(
+    make_settings: SettingsFactory,
+) -> None:
+    if not TEST_REDIS_URL:
+        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
+    shared = {
+        "redis_url": TEST_REDIS_URL,
+        "redis_key_prefix": f"test-{uuid.uuid4()}",
+        "rate_limit_questions_per_ip": "3/minute",
+    }
+    async with running_app(make_settings(**shared)) as a, running_app(make_settings(**shared)) as b:
+        answers = []
+        for port in (a, b, a, b):
+            async with chat(port) as client:
+                answers.append((await client.ask("Hello?")).final)
+    assert [f["type"] for f in answers] == ["done", "done", "done", "error"]
+    assert answers[-1]["data"]["code"] == "rate_limited"

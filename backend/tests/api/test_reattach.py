@@ -1,0 +1,138 @@
+"""A visitor who reconnects mid-answer gets what they missed, then the rest live.
+
+Chunks carry `seq` (1 for an answer's first); reconnecting with `?last_seq=N` resumes
+after chunk N, on the same instance or, through Redis, on another one.
+"""
+
+import asyncio
+import os
+import socket
+import uuid
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from devtools.fake_llm import FakeLLM, Reply
+from tests.conftest import SettingsFactory
+from tests.support.app import running_app
+from tests.support.chat_client import ChatClient, chat
+
+QUESTION = {"type": "message", "data": "Tell me about her."}
+TOKENS = [f"word{i} " for i in range(40)]
+
+
+async def _first_chunks(client: ChatClient, count: int) -> list[dict[str, Any]]:
+    await client.send(QUESTION)
+    return [await client.receive() for _ in range(count)]
+
+
+async def _read_until_closed(client: ChatClient) -> None:
+    while True:
+        await client.receive()
+
+
+async def test_reconnecting_with_last_seq_gets_the_rest_with_no_gap_or_repeat(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(tokens=TOKENS, token_delay=0.03))
+    async with running_app(make_settings()) as port:
+        async with chat(port) as first:
+            seen = await _first_chunks(first, 5)
+            session_id = first.session_id
+        async with chat(port, session_id, last_seq=5) as again:
+            rest = await again.collect()
+            opened = again.session["data"]
+    assert [frame["seq"] for frame in seen] == [1, 2, 3, 4, 5]
+    assert rest.seqs == list(range(6, len(TOKENS) + 1))
+    assert "".join(frame["data"] for frame in seen) + rest.text == "".join(TOKENS)
+    assert rest.final["data"]["content"] == "".join(TOKENS)
+    assert opened["answering"] is True
+    assert [item["content"] for item in opened["history"]] == [QUESTION["data"]]
+
+
+async def test_reconnecting_without_last_seq_replays_the_answer_from_its_start(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(tokens=TOKENS, token_delay=0.03))
+    async with running_app(make_settings()) as port:
+        async with chat(port) as first:
+            await _first_chunks(first, 3)
+        async with chat(port, first.session_id) as again:
+            replay = await again.collect()
+        async with chat(port, first.session_id) as later:
+            settled = later.session["data"]
+    assert replay.seqs == list(range(1, len(TOKENS) + 1))
+    assert replay.text == "".join(TOKENS)
+    assert settled["answering"] is False
+    assert [m["content"] for m in settled["history"]] == [QUESTION["data"], "".join(TOKENS)]
+
+
+async def test_a_second_socket_on_the_session_follows_and_can_cancel_but_not_ask(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(tokens=TOKENS, token_delay=0.05))
+    async with running_app(make_settings()) as port, chat(port) as first:
+        await _first_chunks(first, 2)
+        async with chat(port, first.session_id, last_seq=2) as second:
+            await second.send({"type": "message", "data": "Another question?"})
+            refused = await second.receive()
+            while refused["type"] == "chunk":
+                refused = await second.receive()
+            await second.send({"type": "cancel"})
+            ended = await second.collect()
+        original = await first.collect()
+    assert refused["data"]["code"] == "busy"
+    assert ended.final["data"]["finish_reason"] == "cancelled"
+    assert original.final == ended.final
+
+
+async def test_a_client_that_stops_reading_is_closed_and_the_answer_still_stored(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    tokens = [f"{'lorem ipsum ' * 300}{i}\n" for i in range(1600)]  # 6 MB, over the kernel buffers
+    fake_llm.script(Reply(tokens=tokens, token_delay=0.001))
+    async with running_app(make_settings(ws_send_timeout=1.0)) as port:
+        sock = socket.socket()  # a small receive window, so the server's buffer fills
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        options = {"max_queue": 1, "max_size": None, "compression": None}
+        async with chat(port, sock=sock, **options) as stalled:
+            await stalled.send(QUESTION)
+            await asyncio.sleep(3)  # read nothing
+            with pytest.raises(ConnectionClosed) as closed:
+                await _read_until_closed(stalled)
+        async with chat(port, stalled.session_id, max_size=None) as later:
+            history = later.session["data"]["history"]
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "client stopped reading")
+    assert history[-1]["content"] == "".join(tokens)
+
+
+@pytest.mark.redis
+async def test_an_answer_streaming_on_one_instance_is_followed_from_another(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
+    fake_llm.script(Reply(tokens=TOKENS, token_delay=0.03))
+    settings = make_settings(redis_url=redis_url, redis_key_prefix=f"test-{uuid.uuid4()}")
+    async with running_app(settings) as a, running_app(settings) as b:
+        async with chat(a) as first:
+            seen = await _first_chunks(first, 5)
+        async with chat(b, first.session_id, last_seq=5) as elsewhere:
+            await elsewhere.send({"type": "message", "data": "Another question?"})
+            frames = []
+            while (frame := await elsewhere.receive())["type"] != "done":
+                frames.append(frame)
+            busy = [f for f in frames if f["type"] == "error"]
+            done, opened = frame, elsewhere.session["data"]
+            rest = [f for f in frames if f["type"] == "chunk"]
+        async with chat(b, first.session_id) as resumed:
+            after = await resumed.ask("And her languages?")
+    assert opened["answering"] is True
+    assert [f["seq"] for f in rest] == list(range(6, len(TOKENS) + 1))
+    assert "".join(f["data"] for f in seen + rest) == done["data"]["content"] == "".join(TOKENS)
+    assert [f["data"]["code"] for f in busy] == ["busy"]
+    assert after.final["type"] == "done"

@@ -1,0 +1,116 @@
+"""The service as users run it: `uvicorn app.main:app` in its own process."""
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from devtools.fake_llm import FakeLLM, Reply
+from tests.support.app import BACKEND, clean_env, free_port, start_process, uvicorn_process
+from tests.support.chat_client import chat
+
+
+async def test_bad_configuration_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
+    cases = {
+        "LLM_TEMPERATURE": ({"llm_temperature": "hot"}, "Invalid setting LLM_TEMPERATURE"),
+        "DATABASE_URL": ({"database_url": "mysql://x"}, "Invalid setting DATABASE_URL"),
+        "missing resume": (
+            {"resume_path": str(tmp_path / "nope.md")},
+            f"Resume file {tmp_path / 'nope.md'} does not exist",
+        ),
+        "unreachable database": (
+            {"database_url": f"postgresql+asyncpg://u:hunter2@127.0.0.1:{free_port()}/x"},
+            "Cannot prepare the database postgresql+asyncpg://u:***@127.0.0.1",
+        ),
+    }
+    db = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    processes = [
+        await start_process(free_port(), **({"database_url": db} | settings))
+        for settings, _ in cases.values()
+    ]
+    async with asyncio.timeout(60):
+        outputs = await asyncio.gather(*(p.communicate() for p in processes))
+    for (name, (_, expected)), process, (_, err) in zip(
+        cases.items(), processes, outputs, strict=True
+    ):
+        stderr = err.decode()
+        assert process.returncode != 0, name
+        assert expected in stderr, f"{name}: {stderr}"
+        assert "Traceback" not in stderr, f"{name}: {stderr}"
+        assert "hunter2" not in stderr
+
+
+async def test_sigterm_lets_the_answer_finish_then_closes_with_1001(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    tokens = [f"word{i} " for i in range(8)]
+    fake_llm.default = Reply(tokens=tokens, token_delay=0.1)
+    settings = {
+        "openrouter_api_key": "sk-test",
+        "openrouter_base_url": fake_llm.base_url,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+    }
+    async with uvicorn_process(**settings) as (port, process), chat(port) as client:
+        await client.send({"type": "message", "data": "Tell me about her."})
+        first = await client.receive()
+        process.send_signal(signal.SIGTERM)
+        rest = await client.collect()  # the visitor still sees the whole answer
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.receive()
+        async with asyncio.timeout(20):
+            await process.wait()
+        session_id = client.session_id
+    assert first["data"] + rest.text == "".join(tokens)
+    assert rest.final["type"] == "done"
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1001
+    # uvicorn re-raises the signal it handled once shut down, so -SIGTERM is a clean exit.
+    assert process.returncode in (0, -signal.SIGTERM)
+    async with uvicorn_process(**settings) as (port, _), chat(port, session_id) as client:
+        history = client.session["data"]["history"]
+    assert [m["content"] for m in history] == ["Tell me about her.", "".join(tokens)]
+
+
+async def test_two_app_processes_sharing_redis_enforce_one_limit(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
+    settings = {
+        "openrouter_api_key": "sk-test",
+        "openrouter_base_url": fake_llm.base_url,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "redis_url": redis_url,
+        "redis_key_prefix": f"test-{uuid.uuid4()}",
+        "rate_limit_questions_per_ip": "3/minute",
+        "max_connections_per_ip": "1",
+    }
+    async with uvicorn_process(**settings) as (a, _), uvicorn_process(**settings) as (b, _):
+        finals = []
+        for port in (a, b, a, b):
+            async with chat(port) as client:
+                finals.append((await client.ask("Hello?")).final)
+        async with chat(a):
+            with pytest.raises(InvalidStatus) as refused:
+                async with chat(b):
+                    pass
+    assert [f["type"] for f in finals] == ["done", "done", "done", "error"]
+    assert finals[-1]["data"]["code"] == "rate_limited"
+    assert refused.value.response.status_code == 429
+
+
+async def test_alembic_upgrade_head_from_the_command_line(database_url: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alembic", "upgrade", "head",
+        cwd=BACKEND, env=clean_env(database_url=database_url),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert "Running upgrade  -> 0001" in err.decode()
