@@ -53,13 +53,33 @@ class Relay:
         self._stall_seconds = stall_seconds
         self._flush_seconds = flush_seconds
         self._mirrors = BackgroundTasks()
+        self._writing: dict[str, asyncio.Event] = {}
 
     def _key(self, session_id: uuid.UUID) -> str:
         return f"{self._prefix}live:{session_id}"
 
     def mirror(self, session_id: uuid.UUID, answer: LiveAnswer) -> None:
-        """Copy `answer` to Redis as it grows, in the background."""
-        self._mirrors.start(self._mirror(self._key(session_id), answer), name="relay-mirror")
+        """Copy `answer` to Redis as it grows, in the background.
+
+        A session's next answer waits for the previous copy to be written out, so the two
+        never interleave in the session's stream.
+        """
+        key = self._key(session_id)
+        previous, done = self._writing.get(key), asyncio.Event()
+        self._writing[key] = done
+        self._mirrors.start(self._mirror_after(previous, done, key, answer), name="relay-mirror")
+
+    async def _mirror_after(
+        self, previous: asyncio.Event | None, done: asyncio.Event, key: str, answer: LiveAnswer
+    ) -> None:
+        try:
+            if previous is not None:
+                await previous.wait()
+            await self._mirror(key, answer)
+        finally:
+            done.set()
+            if self._writing.get(key) is done:
+                del self._writing[key]
 
     async def _mirror(self, key: str, answer: LiveAnswer) -> None:
         # Until it ends, the stream lives a little longer than the writer may stay silent.

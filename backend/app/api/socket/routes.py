@@ -146,7 +146,10 @@ class _Socket:
 
     def answering(self) -> bool:
         following = self._following is not None and not self._following.done()
-        return following or self._hub.local(self._chat.id) is not None
+        # An answer whose final frame is out is over, even while its turn still tidies up
+        # (releasing its stream slot): the visitor may ask again as soon as `done` arrives.
+        local = self._hub.local(self._chat.id)
+        return following or (local is not None and not local.final)
 
     def follow(self, batches: AsyncIterator[list[str]]) -> None:
         self._following = asyncio.create_task(self._sender.pump(batches))
