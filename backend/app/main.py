@@ -51,7 +51,7 @@ the whole resume in its context. Conversations are stored and can be resumed.
 
 Chat over the WebSocket at **`/ws`** (optionally `/ws?session_id=<uuid>` to resume):
 send `{"type": "message", "data": "What does she do?"}` and receive `chunk` frames, then
-one `done` (or an `error` with a stable `code`). See the README for the full protocol.
+one `done` (or an `error` with a stable `code`). docs/websocket.md has the full protocol.
 """
 
 

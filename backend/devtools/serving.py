@@ -32,7 +32,7 @@ async def serve(
 ) -> AsyncIterator[int]:
     """Serve `app` until the block ends; yields the port. Start-up failures are raised."""
     # The app's TRUSTED_PROXIES decides whom to believe about X-Forwarded-For, so
-    # uvicorn's own proxy-header handling (trusting 127.0.0.1) is off, as the README advises.
+    # uvicorn's own proxy-header handling (trusting 127.0.0.1) is off, as docs/limits.md advises.
     config = uvicorn.Config(
         app,
         log_config=None,
