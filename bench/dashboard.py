@@ -1,7 +1,8 @@
 """The owner's dashboard under data, from backend/: `uv run python ../bench/dashboard.py`.
 
 Seeds a throwaway PostgreSQL database with N conversations (default 10,000, three
-questions each), serves the app as `uvicorn app.main:app` with ADMIN_TOKEN, and prints:
+questions each on average), serves the app as `uvicorn app.main:app` with ADMIN_TOKEN,
+and prints:
 
 - the page's weight: bytes of the HTML, CSS and JavaScript as served (and gzipped, as
   a compressing proxy would send them);
@@ -62,8 +63,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", default=PG_ADMIN, help="PostgreSQL server (admin URL)")
     parser.add_argument("--conversations", type=int, default=10_000)
-    parser.add_argument("--questions", type=int, default=3, help="per conversation")
+    parser.add_argument("--questions", type=int, default=3, help="per conversation, on average")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--screenshot", type=Path, help="save the list at 1280x800 here")
     return parser.parse_args()
 
 
@@ -79,7 +81,8 @@ async def seed(url: str, conversations: int, questions: int) -> None:
                 talk = uuid.uuid4()
                 begun = now - timedelta(seconds=rng.uniform(0, 90 * 86400))
                 excerpts = rng.random() < 0.1
-                for turn in range(questions):
+                asked = rng.randint(1, 2 * questions - 1)  # `questions` on average
+                for turn in range(asked):
                     at = begun + timedelta(seconds=40 * turn)
                     messages += [
                         _question(talk, rng, at),
@@ -87,7 +90,7 @@ async def seed(url: str, conversations: int, questions: int) -> None:
                     ]
                 talks.append(
                     {"id": talk, "created_at": begun, "updated_at": at,
-                     "question_count": questions, "tokens_used": 1700 * questions}
+                     "question_count": asked, "tokens_used": 1700 * asked}
                 )  # fmt: skip
             async with engine.begin() as connection:
                 await connection.execute(insert(Conversation), talks)
@@ -134,7 +137,7 @@ def _weight(name: str, raw: int, zipped: int) -> str:
     return f"  {name:<18} {raw / 1024:6.1f} KB  ({zipped / 1024:5.1f} KB gzipped)"
 
 
-async def first_render(browser: Browser, base: str) -> dict[str, float]:
+async def first_render(browser: Browser, base: str, screenshot: Path | None) -> dict[str, float]:
     """Milliseconds from navigation start: the page's files loaded (DOMContentLoaded),
     the listing request sent and answered, the list drawn."""
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
@@ -145,6 +148,8 @@ async def first_render(browser: Browser, base: str) -> dict[str, float]:
         page = await context.new_page()
         await page.goto(f"{base}/admin")
         await page.locator("#conversation-list .card").first.wait_for()  # marked as drawn
+        if screenshot:
+            await page.screenshot(path=screenshot)
         timings: dict[str, float] = await page.evaluate(
             """() => {
                 const listing = performance.getEntriesByType('resource')
@@ -191,7 +196,9 @@ async def measure(args: argparse.Namespace, base: str) -> None:
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
         try:
-            runs = [await first_render(browser, base) for _ in range(args.runs + 1)][1:]
+            runs = [await first_render(browser, base, None) for _ in range(args.runs + 1)][1:]
+            if args.screenshot:
+                await first_render(browser, base, args.screenshot)
         finally:
             await browser.close()
     drawn = sorted(run["drawn"] for run in runs)
@@ -230,9 +237,8 @@ async def main() -> None:
             started = time.perf_counter()
             await seed(url, args.conversations, args.questions)
             print(
-                f"Seeded {args.conversations:,} conversations, "
-                f"{args.conversations * args.questions * 2:,} messages "
-                f"in {time.perf_counter() - started:.1f} s"
+                f"Seeded {args.conversations:,} conversations of 1 to {2 * args.questions - 1}"
+                f" questions in {time.perf_counter() - started:.1f} s"
             )
             port = free_port()
             env = clean_env(

@@ -335,7 +335,8 @@
       transcript = await getJson(`/api/admin/conversations/${encodeURIComponent(id)}`);
     } catch (error) {
       if (error.status === 404 || error.status === 422) {
-        say("conversation-status", "There is no conversation with that id; it may have been deleted.", "error");
+        say("conversation-status",
+          "There is no conversation with that id; it may have been deleted.", "error");
       } else failure("conversation-status", error);
       return;
     }
@@ -359,17 +360,22 @@
   }
 
   function answerFacts(message) {
-    const tokens = (message.prompt_tokens ?? null) === null ? "—"
-      : `${numbers.format(message.prompt_tokens)} in, ${numbers.format(message.completion_tokens ?? 0)} out`;
-    const latency = message.latency_ms === null || message.latency_ms === undefined ? "—"
-      : `${seconds(message.latency_ms)}` +
-        (message.first_token_ms === null ? "" : ` (first text after ${seconds(message.first_token_ms)})`);
+    const known = (value) => value !== null && value !== undefined;
+    const tokens = known(message.prompt_tokens)
+      ? `${numbers.format(message.prompt_tokens)} in, ` +
+        `${numbers.format(message.completion_tokens ?? 0)} out`
+      : "—";
+    let latency = known(message.latency_ms) ? seconds(message.latency_ms) : "—";
+    if (known(message.first_token_ms)) {
+      latency += ` (first text after ${seconds(message.first_token_ms)})`;
+    }
+    const ending = message.error_code ? `error: ${message.error_code}` : message.finish_reason;
     const facts = [
       ["Model", message.model || "—"],
       ["Source", SOURCES[message.source] || message.source || "—"],
       ["Latency", latency],
       ["Tokens", tokens],
-      ["Finish", message.error_code ? `error: ${message.error_code}` : message.finish_reason || "—"],
+      ["Finish", ending || "—"],
     ];
     return el("dl", { class: "facts" },
       ...facts.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
@@ -410,7 +416,8 @@
 
   function unavailable(id, table, what) {
     $(table).hidden = true;
-    say(id, `${what} are not available on this server: it has no ${what.toLowerCase()} routes yet.`);
+    const routes = what.toLowerCase();
+    say(id, `${what} are not available on this server: it has no ${routes} routes yet.`);
   }
 
   async function openLeads() {
@@ -478,7 +485,8 @@
       return;
     }
     body.append(...page.items.map((gap) => el("tr", {},
-      el("td", { class: "message" }, gap.question), el("td", { class: "num" }, numbers.format(gap.count)),
+      el("td", { class: "message" }, gap.question),
+      el("td", { class: "num" }, numbers.format(gap.count)),
       el("td", {}, when(gap.last_asked_at)))));
     $("gaps-table").hidden = body.rows.length === 0;
     say("gaps-status", body.rows.length ? "" : "No unanswered questions yet.");
@@ -501,8 +509,8 @@
     renderTotals(stats);
     renderCharts(stats.days);
     $("days-table").tBodies[0].replaceChildren(...stats.days.slice().reverse().map(dayRow));
-    $("top-questions").replaceChildren(...stats.top_questions.map((top) =>
-      el("li", {}, top.question, " ", el("span", { class: "count" }, `(${plural(top.count, "time")})`))));
+    $("top-questions").replaceChildren(...stats.top_questions.map((top) => el("li", {},
+      top.question, " ", el("span", { class: "count" }, `(${plural(top.count, "time")})`))));
     if (!stats.top_questions.length) $("top-questions").append(el("li", {}, "No questions yet."));
   }
 
@@ -516,7 +524,9 @@
         `${stats.prompt_price_per_mtok} in, ${stats.completion_price_per_mtok} out`],
     ];
     if (typeof stats.leads === "number") rows.push(["Leads", numbers.format(stats.leads)]);
-    if (typeof stats.gaps === "number") rows.push(["Unanswered questions", numbers.format(stats.gaps)]);
+    if (typeof stats.gaps === "number") {
+      rows.push(["Unanswered questions", numbers.format(stats.gaps)]);
+    }
     $("answering").replaceChildren(...rows.flatMap(([name, value]) =>
       [el("dt", {}, name), el("dd", {}, value)]));
   }
@@ -558,8 +568,10 @@
     const label = peak === 0 ? `${metric.name}: none in this range.`
       : `${metric.name} per day: ${metric.format(total)} in total, ` +
         `at most ${metric.format(peak)} on ${perDay[busiest].day}.`;
-    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
-    chart.append(svg("line", { x1: left, x2: width - left, y1: top + plot, y2: top + plot, class: "axis" }));
+    const chart = svg("svg",
+      { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
+    const base = top + plot;
+    chart.append(svg("line", { x1: left, x2: width - left, y1: base, y2: base, class: "axis" }));
     values.forEach((value, i) => {
       const h = peak === 0 ? 0 : Math.max((value / peak) * plot, value > 0 ? 1 : 0);
       const bar = svg("rect", {
@@ -608,7 +620,8 @@
         `${plural(resume.characters, "character")}).`, "ok");
     } catch (error) {
       if (error.status !== 401) {
-        say("reload-result", `Not reloaded; the resume in use is unchanged. ${error.message}`, "error");
+        const why = `Not reloaded; the resume in use is unchanged. ${error.message}`;
+        say("reload-result", why, "error");
       }
     } finally {
       button.disabled = false;
