@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.admin import page as admin_page
 from app.admin import routes as admin_routes
 from app.admin.service import AdminService, Prices
 from app.api import chat, health, widget
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws_docs.router)
     app.include_router(widget.router)
     app.include_router(admin_routes.router)
+    app.include_router(admin_page.router)
     app.add_middleware(CORSFromSettings)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StartupErrorReporter)

@@ -8,13 +8,27 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    and_,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.tables import Conversation, Message
 
 PREVIEW_CHARS = 120
+SEARCH_WORDS = 8  # more words than this in a search narrow it no further
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,9 @@ class ConversationRow:
     question_count: int
     tokens_used: int
     first_question: str | None
+    # The dashboard's additions: which kinds of answer the conversation got.
+    answered_by_model: bool = False
+    answered_by_excerpts: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,9 +65,14 @@ class AdminRepository:
         self.session = session
 
     async def list_conversations(
-        self, window: Window, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+        self,
+        window: Window,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None = None,
+        search: str | None = None,
     ) -> list[ConversationRow]:
-        """Newest `updated_at` first (then id), starting after the keyset `after`."""
+        """Newest `updated_at` first (then id), starting after the keyset `after`; with
+        `search`, only conversations with a question or answer that `mentions` it."""
         first_question = (
             select(func.substr(Message.content, 1, PREVIEW_CHARS + 1))
             .where(Message.conversation_id == Conversation.id, Message.role == "user")
@@ -66,7 +88,11 @@ class AdminRepository:
             Conversation.question_count,
             Conversation.tokens_used,
             first_question,
+            _answered_by("model"),  # the dashboard's additions
+            _answered_by("resume_excerpt"),
         ).where(*_within(Conversation.updated_at, window))
+        if search is not None and search.strip():
+            query = query.where(self.mentions(search))
         if after is not None:
             at, last_id = after
             query = query.where(
@@ -150,10 +176,48 @@ class AdminRepository:
         async for content, count in rows:
             yield content, count
 
+    def mentions(self, search: str) -> ColumnElement[bool]:
+        """Some message of the conversation contains the search's words (all of them).
+
+        PostgreSQL: full-text search with the `english` configuration, so words match
+        their other forms ("projects" finds "project") and stop words are ignored; the
+        expression is the one migration 0005_dashboard indexes (GIN).
+        SQLite: each word as a case-insensitive (ASCII) substring, `%` and `_` taken
+        literally.
+        """
+        words = search.replace("\x00", " ").split()[:SEARCH_WORDS]  # no text holds NUL
+        condition: ColumnElement[bool]
+        if self.session.get_bind().dialect.name == "postgresql":
+            config: ColumnElement[str] = literal_column("'english'::regconfig")
+            vector = func.to_tsvector(config, Message.content)
+            condition = vector.bool_op("@@")(func.plainto_tsquery(config, " ".join(words)))
+        else:
+            condition = and_(
+                *(Message.content.like(f"%{_escape_like(word)}%", escape="\\") for word in words)
+            )
+        return exists().where(Message.conversation_id == Conversation.id, condition)
+
     def _utc_day(self, column: InstrumentedAttribute[datetime]) -> ColumnElement[date]:
         if self.session.get_bind().dialect.name == "postgresql":
             return cast(func.timezone("UTC", column), Date)
         return func.date(column, type_=Date)  # SQLite stores UTC as text
+
+
+def _answered_by(source: str) -> ColumnElement[bool]:
+    """A subquery run for each listed row (an index lookup): PostgreSQL would run an
+    EXISTS here as one scan of every message, whatever the LIMIT."""
+    answer = (
+        select(true())
+        .where(Message.conversation_id == Conversation.id, Message.source == source)
+        .limit(1)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    return func.coalesce(answer, false())
+
+
+def _escape_like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _within(column: InstrumentedAttribute[datetime], window: Window) -> list[ColumnElement[bool]]:

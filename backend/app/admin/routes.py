@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 from app.admin.schemas import (
+    Answering,
     ConversationPage,
     ExportFormat,
     Stats,
@@ -24,6 +25,7 @@ from app.admin.service import window
 from app.api.auth import require_bearer
 from app.api.deps import AdminDep, ServiceDep, SettingsDep
 from app.api.errors import documented_error
+from app.core.config import Settings
 from app.core.errors import InvalidResumeError, ResumeError
 from app.db.base import utcnow
 
@@ -77,6 +79,15 @@ Until = Annotated[
     date | datetime | None,
     Query(description="Updated at or before this (a date means its whole day, UTC)."),
 ]
+Search = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="Only conversations with a question or answer containing these words "
+        "(all of them, in one message): PostgreSQL full-text search in English (other "
+        "forms of a word match), SQLite substrings.",
+    ),
+]
 Format = Annotated[ExportFormat, Query(alias="format", description="`json` or `markdown`.")]
 
 router = APIRouter(
@@ -101,8 +112,9 @@ async def list_conversations(
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
     ] = None,
+    q: Search = None,
 ) -> ConversationPage:
-    return await admin.list_conversations(window(since, until), limit, cursor)
+    return await admin.list_conversations(window(since, until), limit, cursor, search=q)
 
 
 @router.get(
@@ -190,9 +202,15 @@ async def delete_conversation(conversation_id: uuid.UUID, admin: AdminDep) -> No
 )
 async def stats(
     admin: AdminDep,
+    settings: SettingsDep,
     days: Annotated[int, Query(ge=1, le=366, description="UTC days, today included.")] = 30,
 ) -> Stats:
-    return await admin.stats(days)
+    return await admin.stats(days, _answering(settings))
+
+
+def _answering(settings: Settings) -> Answering:
+    models = [settings.llm_model, *settings.llm_fallback_models]
+    return Answering(mode=settings.answer_mode, models=models if settings.llm_configured else [])
 
 
 class ResumeReloaded(BaseModel):

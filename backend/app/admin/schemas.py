@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ExportFormat = Literal["json", "markdown"]
+AnswerSource = Literal["model", "resume_excerpt"]
 
 _ID = "5b1f4c3e-8d2a-4f6b-9c1d-2e3f4a5b6c7d"
 
@@ -22,6 +23,7 @@ class ConversationSummary(BaseModel):
                     "question_count": 3,
                     "tokens_used": 5120,
                     "first_question": "What does she work on?",
+                    "sources": ["model"],
                 }
             ]
         }
@@ -34,6 +36,10 @@ class ConversationSummary(BaseModel):
     tokens_used: int
     first_question: str | None = Field(
         description="The visitor's first question, cut to 120 characters."
+    )
+    sources: list[AnswerSource] = Field(
+        description="Where its stored answers came from: `model`, `resume_excerpt`, both, "
+        "or none yet."
     )
 
 
@@ -114,6 +120,18 @@ class FrequentQuestion(BaseModel):
     count: int
 
 
+class Answering(BaseModel):
+    """What answers visitors now, as the dashboard shows it."""
+
+    mode: str = Field(
+        description="`model`, `resume_excerpt` (no model configured) or `unavailable`, "
+        "as /health/ready reports it."
+    )
+    models: list[str] = Field(
+        description="LLM_MODEL, then LLM_FALLBACK_MODELS; empty while no model is configured."
+    )
+
+
 class Stats(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -141,6 +159,7 @@ class Stats(BaseModel):
                         "cost_usd": 0.00306,
                     },
                     "top_questions": [{"question": "what does she work on", "count": 3}],
+                    "answering": {"mode": "model", "models": ["openai/gpt-4o-mini"]},
                 }
             ]
         }
@@ -153,3 +172,4 @@ class Stats(BaseModel):
     days: list[DayStats] = Field(description="Every day in the range, oldest first.")
     totals: UsageFigures
     top_questions: list[FrequentQuestion] = Field(description="The ten most frequent.")
+    answering: Answering

@@ -21,6 +21,8 @@ from app.admin.repository import (
     Window,
 )
 from app.admin.schemas import (
+    Answering,
+    AnswerSource,
     ConversationPage,
     ConversationSummary,
     DayStats,
@@ -127,11 +129,13 @@ class AdminService:
         self._prices = prices
 
     async def list_conversations(
-        self, period: Window, limit: int, cursor: str | None = None
+        self, period: Window, limit: int, cursor: str | None = None, search: str | None = None
     ) -> ConversationPage:
         after = decode_cursor(cursor) if cursor else None
         async with transaction(self._database) as db:
-            rows = await AdminRepository(db).list_conversations(period, limit + 1, after)
+            rows = await AdminRepository(db).list_conversations(
+                period, limit + 1, after, search=search
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         return ConversationPage(
@@ -178,7 +182,7 @@ class AdminService:
             raise SessionNotFoundError("No conversation has that id.")
         logger.info("deleted conversation %s", conversation_id)
 
-    async def stats(self, days: int, now: datetime | None = None) -> Stats:
+    async def stats(self, days: int, answering: Answering, now: datetime | None = None) -> Stats:
         """Usage per UTC day over the last `days` days, today included."""
         today = (now or utcnow()).date()
         first = today - timedelta(days=days - 1)
@@ -206,6 +210,7 @@ class AdminService:
                 FrequentQuestion(question=text, count=count)
                 for text, count in ranked[:TOP_QUESTIONS]
             ],
+            answering=answering,
         )
 
     def _day(self, day: date, started: int, used: DayUsage | None) -> DayStats:
@@ -242,4 +247,14 @@ def _summary(row: ConversationRow) -> ConversationSummary:
         question_count=row.question_count,
         tokens_used=row.tokens_used,
         first_question=preview,
+        sources=_sources(row),
     )
+
+
+def _sources(row: ConversationRow) -> list[AnswerSource]:
+    sources: list[AnswerSource] = []
+    if row.answered_by_model:
+        sources.append("model")
+    if row.answered_by_excerpts:
+        sources.append("resume_excerpt")
+    return sources
