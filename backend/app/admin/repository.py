@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, or_, select
+from sqlalchemy import ColumnElement, Date, and_, cast, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.tables import Conversation, Message
+from app.db.tables import Conversation, Lead, Message, OutboxMessage
 
 PREVIEW_CHARS = 120
 
@@ -33,6 +33,7 @@ class ConversationRow:
     question_count: int
     tokens_used: int
     first_question: str | None
+    lead_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,15 @@ class AdminRepository:
         self.session = session
 
     async def list_conversations(
-        self, window: Window, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+        self,
+        window: Window,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None = None,
+        *,
+        has_lead: bool | None = None,
     ) -> list[ConversationRow]:
-        """Newest `updated_at` first (then id), starting after the keyset `after`."""
+        """Newest `updated_at` first (then id), starting after the keyset `after`; with
+        `has_lead`, only those with (or without) a lead."""
         first_question = (
             select(func.substr(Message.content, 1, PREVIEW_CHARS + 1))
             .where(Message.conversation_id == Conversation.id, Message.role == "user")
@@ -59,6 +66,8 @@ class AdminRepository:
             .correlate(Conversation)
             .scalar_subquery()
         )
+        leads = select(func.count()).where(Lead.conversation_id == Conversation.id)
+        lead_count = leads.correlate(Conversation).scalar_subquery()
         query = select(
             Conversation.id,
             Conversation.created_at,
@@ -66,7 +75,11 @@ class AdminRepository:
             Conversation.question_count,
             Conversation.tokens_used,
             first_question,
+            lead_count,
         ).where(*_within(Conversation.updated_at, window))
+        if has_lead is not None:
+            with_lead = exists().where(Lead.conversation_id == Conversation.id)
+            query = query.where(with_lead if has_lead else ~with_lead)
         if after is not None:
             at, last_id = after
             query = query.where(
@@ -103,6 +116,10 @@ class AdminRepository:
         if deleted:
             # The foreign key cascades too; this also covers a database that does not enforce it.
             await self.session.execute(delete(Message).where(Message.conversation_id.in_(deleted)))
+            leads = select(Lead.id).where(Lead.conversation_id.in_(deleted))
+            outbox = OutboxMessage.lead_id.in_(leads)
+            await self.session.execute(delete(OutboxMessage).where(outbox))
+            await self.session.execute(delete(Lead).where(Lead.conversation_id.in_(deleted)))
         await self.session.flush()
         return deleted
 

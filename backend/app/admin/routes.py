@@ -101,8 +101,11 @@ async def list_conversations(
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
     ] = None,
+    has_lead: Annotated[
+        bool | None, Query(description="Only those with (`true`) or without (`false`) a lead.")
+    ] = None,
 ) -> ConversationPage:
-    return await admin.list_conversations(window(since, until), limit, cursor)
+    return await admin.list_conversations(window(since, until), limit, cursor, has_lead=has_lead)
 
 
 @router.get(
@@ -270,6 +273,10 @@ def markdown(transcript: Transcript, level: int) -> str:
         ending = message.error_code or message.finish_reason or "empty"
         text = message.content or f"_(no answer: {ending})_"
         lines += [f"**{speaker}:** {text}", ""]
+    for lead in transcript.leads:
+        details = ", ".join(filter(None, [lead.name, lead.email, lead.company]))
+        said = f": {lead.message}" if lead.message else ""
+        lines += [f"**Contact ({lead.source}, {_when(lead.created_at)}):** {details}{said}", ""]
     return "\n".join(lines)
 
 

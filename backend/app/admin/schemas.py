@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.leads.schemas import LeadItem
+
 ExportFormat = Literal["json", "markdown"]
 
 _ID = "5b1f4c3e-8d2a-4f6b-9c1d-2e3f4a5b6c7d"
@@ -22,6 +24,7 @@ class ConversationSummary(BaseModel):
                     "question_count": 3,
                     "tokens_used": 5120,
                     "first_question": "What does she work on?",
+                    "lead_count": 1,
                 }
             ]
         }
@@ -35,6 +38,7 @@ class ConversationSummary(BaseModel):
     first_question: str | None = Field(
         description="The visitor's first question, cut to 120 characters."
     )
+    lead_count: int = Field(0, description="Contact details left in this conversation.")
 
 
 class ConversationPage(BaseModel):
@@ -88,6 +92,7 @@ class Transcript(BaseModel):
     question_count: int
     tokens_used: int
     messages: list[TranscriptMessage]
+    leads: list[LeadItem] = Field(default=[], description="Contact details left in it.")
 
 
 class TranscriptExport(BaseModel):
@@ -153,3 +158,7 @@ class Stats(BaseModel):
     days: list[DayStats] = Field(description="Every day in the range, oldest first.")
     totals: UsageFigures
     top_questions: list[FrequentQuestion] = Field(description="The ten most frequent.")
+    leads: int = Field(0, description="Leads (contact details) left in the range.")
+    gaps: int = Field(
+        0, description="Distinct unanswered questions asked in the range (GET /api/admin/gaps)."
+    )
