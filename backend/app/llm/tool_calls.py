@@ -51,6 +51,11 @@ class ToolCallBuffer:
     def __init__(self) -> None:
         self._calls: dict[int, _PartialCall] = {}
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ToolCallBuffer) and self._calls == other._calls
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
     @staticmethod
     def well_formed(deltas: object) -> bool:
         """Whether `deltas` (a `delta.tool_calls` value) has the shape `add` takes."""
