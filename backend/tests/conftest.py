@@ -20,6 +20,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.path.is_relative_to(SYSTEM_TESTS):
             item.add_marker(pytest.mark.system)
 
+
 SettingsFactory = Callable[..., Settings]
 
 
@@ -71,6 +72,7 @@ def make_settings(database_url: str, fake_llm: FakeLLM) -> SettingsFactory:
             "rate_limit_questions_per_ip": "1000/minute",
             "rate_limit_questions_per_session": "1000/minute",
             "rate_limit_new_sessions_per_ip": "1000/minute",
+            "rate_limit_contacts_per_ip": "1000/minute",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[arg-type]

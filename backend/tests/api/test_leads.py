@@ -56,7 +56,7 @@ async def test_the_form_works_with_no_model_and_before_the_first_question(
         **FORM,
     }
     assert transcript["question_count"] == 1
-    assert [m["content"] for m in transcript["messages"]][0] == "Where did she study?"
+    assert next(m["content"] for m in transcript["messages"]) == "Where did she study?"
     assert transcript["leads"] == [lead]
 
 
@@ -127,7 +127,9 @@ async def test_gaps_from_the_model_and_from_excerpts_that_match_nothing(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
     def gap(question: str) -> Reply:
-        return Reply(tokens=[], tool_calls=[Call("record_unanswered_question", {"question": question})])
+        return Reply(
+            tokens=[], tool_calls=[Call("record_unanswered_question", {"question": question})]
+        )
 
     fake_llm.script(
         gap("Does she speak German?"), Reply(tokens=["The resume does not say."]),
@@ -184,15 +186,18 @@ async def test_leads_in_csv_exports_and_stats(make_settings: SettingsFactory) ->
     header, newest, oldest = list(csv.reader(io.StringIO(exported.text)))
     assert header == ["id", "session_id", "created_at", "source", "email", "name", "company",
                       "message"]  # fmt: skip
-    assert newest[4:] == ["'=cmd@acme.example", "'@SUM(A1)", "", "'-2+3, \"quoted\""]
+    assert newest[4:] == ["'=cmd@acme.example", "'@SUM(A1)", "", '\'-2+3, "quoted"']
     assert oldest[3:] == ["form", *FORM.values()]
     assert [lead["email"] for lead in one["leads"]] == ["jane@acme.example", "=cmd@acme.example"]
-    assert "**Contact (form," in markdown.text and "Jane Doe, jane@acme.example, Acme" in markdown.text
+    assert "**Contact (form," in markdown.text
+    assert "Jane Doe, jane@acme.example, Acme" in markdown.text
     assert every["conversations"][0]["leads"] == one["leads"]
     assert stats["leads"] == 2
-    assert len(first["items"]) == 1 and second["next_cursor"] is None
+    assert len(first["items"]) == 1
+    assert second["next_cursor"] is None
     assert [lead["id"] for lead in first["items"] + second["items"]] == [newest[0], oldest[0]]
-    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_request"
 
 
 async def count_leads(settings: object) -> tuple[int, int]:

@@ -505,7 +505,8 @@ CHUNKS = st.fixed_dictionaries(
                                     {},
                                     optional={
                                         "content": st.one_of(st.text(max_size=5), ODD),
-                                        "tool_calls": st.one_of(st.lists(TOOL_CALL, max_size=2), ODD),
+                                        "tool_calls": st.one_of(st.lists(TOOL_CALL, max_size=2),
+                                                                ODD),
                                     },
                                 ),
                                 ODD,

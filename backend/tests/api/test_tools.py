@@ -93,7 +93,8 @@ async def test_a_lead_given_to_the_model_over_the_socket(
     assert body["event"] == "lead.created"
     assert body["lead"] == lead
     assert body["conversation_url"] == f"/api/admin/conversations/{client.session_id}"
-    assert "Jane Doe" in body["text"] and "jane@acme.example" in body["text"]
+    assert "Jane Doe" in body["text"]
+    assert "jane@acme.example" in body["text"]
     assert delivery.headers["x-resume-chat-timestamp"] == str(body["sent_at"])
 
 
@@ -140,8 +141,10 @@ async def test_bad_tool_calls_get_errors_and_the_answer_goes_on(
     assert answer.final["type"] == "done"
     assert answer.text == "".join(THANKS)
     invalid, broken, unknown = tool_messages(fake_llm.requests[1].body)
-    assert invalid["ok"] is False and "email" in invalid["error"]
-    assert broken["ok"] is False and "Invalid arguments" in broken["error"]
+    assert invalid["ok"] is False
+    assert "email" in invalid["error"]
+    assert broken["ok"] is False
+    assert "Invalid arguments" in broken["error"]
     assert unknown == {"ok": False, "error": "There is no tool named 'delete_everything'."}
     assert leads["items"] == []
 

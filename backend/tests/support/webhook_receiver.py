@@ -53,10 +53,10 @@ class WebhookReceiver:
     def release(self) -> None:
         self._released.set()
 
-    async def wait_for(self, count: int, timeout: float = 10.0, *, answered: bool = True) -> None:
+    async def wait_for(self, count: int, seconds: float = 10.0, *, answered: bool = True) -> None:
         """Until `count` requests were answered 2xx (or, with answered=False, arrived)."""
         seen = self.received if answered else self.attempts
-        async with asyncio.timeout(timeout), self._arrived:
+        async with asyncio.timeout(seconds), self._arrived:
             await self._arrived.wait_for(lambda: len(seen) >= count)
 
     async def _hook(self, request: Request) -> Response:
