@@ -34,6 +34,7 @@ from app.core.metrics import Metrics
 from app.db.engine import create_engine, make_database
 from app.db.migrate import upgrade_database
 from app.leads import routes as leads_routes
+from app.leads.digest import scheduled_digest
 from app.leads.service import LeadService
 from app.leads.tools import lead_tools
 from app.limits.client_ip import Network, parse_trusted
@@ -154,6 +155,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if outbox is not None:
                 sender = OutboxSender(make_database(engine), outbox, channels, current, metrics)
                 await stack.enter_async_context(sending(sender))
+            await stack.enter_async_context(
+                scheduled_digest(make_database(engine), outbox, current.notify_gaps_digest_hour)
+            )
             connections = ConnectionRegistry()
             live_hub = await stack.enter_async_context(open_live_hub(current))
             restore = install_graceful_shutdown(

@@ -6,19 +6,23 @@ import email.policy
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from app.db.tables import OutboxMessage
+from app.db.tables import KnowledgeGap, OutboxMessage
+from app.leads.digest import enqueue_digest
+from app.notify.sender import Outbox
 from tests.api.test_admin import TOKEN, database
-from tests.api.test_leads import FORM, send
+from tests.api.test_leads import FORM, NO_MODEL, send
 from tests.conftest import SettingsFactory
 from tests.support.app import free_port, running_app
+from tests.support.chat_client import chat
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
 DELIVERED = 'resume_chat_notifications_total{channel="webhook",outcome="delivered"}'
@@ -179,3 +183,34 @@ async def test_starttls_is_required_when_asked_for(make_settings: SettingsFactor
     assert row.attempts >= 1
     assert row.last_error is not None
     assert "STARTTLS" in row.last_error.upper()
+
+
+async def test_a_daily_digest_of_new_unanswered_questions(make_settings: SettingsFactory) -> None:
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    async with webhook_receiver() as hook:
+        settings = make_settings(
+            notify_webhook_url=hook.url, notify_gaps_digest_hour=3, **NO_MODEL, **QUICK
+        )
+        async with running_app(settings) as port, chat(port) as client:
+            for question in ("Quantum chromodynamics?", "quantum  CHROMODYNAMICS", "Her cat?"):
+                await client.ask(question)
+            async with database(settings) as store:
+                async with store.begin() as db:
+                    moved = datetime.combine(yesterday, datetime.min.time(), UTC)
+                    await db.execute(update(KnowledgeGap).values(first_asked_at=moved))
+                outbox = Outbox(["webhook"])
+                listed = [await enqueue_digest(store, outbox, yesterday) for _ in range(2)]
+                await hook.wait_for(1)
+                assert await enqueue_digest(store, outbox, yesterday - timedelta(1)) == 0
+            await asyncio.sleep(0.5)  # no second digest for the same day
+
+    assert listed == [2, 2]
+    [digest] = hook.received
+    body = digest.json
+    assert body["event"] == "gaps.digest"
+    assert body["day"] == yesterday.isoformat()
+    assert [(gap["question"], gap["count"]) for gap in body["gaps"]] == [
+        ("Quantum chromodynamics?", 2),
+        ("Her cat?", 1),
+    ]
+    assert "2 new unanswered questions" in body["text"]
