@@ -10,6 +10,7 @@ from datetime import date
 from app.leads.schemas import GapItem, LeadItem
 from app.notify.message import Notification
 
+_VIA = {"form": "the contact form", "model": "the chat"}
 _SOURCES = {
     "form": "the contact form",
     "model": "the chat (the visitor gave them to the assistant)",
@@ -33,7 +34,7 @@ def lead_created(lead: LeadItem, base_url: str | None) -> Notification:
         text += f", {_chat_safe(lead.company)}"
     if lead.message:
         text += f': "{_chat_safe(_shorten(lead.message, 300))}"'
-    text += f" (via {lead.source}). Conversation: {link}"
+    text += f" (via {_VIA[lead.source]}). Conversation: {link}"
     return Notification(
         event="lead.created",
         key=f"lead.created:{lead.id}",
