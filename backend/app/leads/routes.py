@@ -18,7 +18,6 @@ from app.leads.export import csv_rows
 from app.leads.schemas import ContactCreated, ContactForm, GapList, LeadPage
 
 router = APIRouter(prefix="/api", tags=["leads"])
-admin_router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 _INVALID_EMAIL = documented_error(
     "The e-mail address (or another field) is invalid",
@@ -34,6 +33,28 @@ _STORAGE = documented_error(
     "The database is unavailable",
     "storage_unavailable",
     "The conversation store is unavailable right now. Please try again shortly.",
+)
+_INVALID = documented_error(
+    "A parameter is invalid, such as a cursor this server did not give out",
+    "invalid_request",
+    "That cursor is not one this server gave out.",
+)
+admin_router = APIRouter(
+    prefix="/api/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={
+        401: documented_error(
+            "The bearer token is missing or wrong",
+            "unauthorized",
+            "A valid bearer token is required.",
+        ),
+        404: documented_error(
+            "ADMIN_TOKEN is unset: the admin routes do not exist", "not_found", "Not Found."
+        ),
+        422: _INVALID,
+        503: _STORAGE,
+    },
 )
 
 
