@@ -27,18 +27,24 @@ from app.api.socket import routes as ws
 from app.api.socket.connections import ConnectionRegistry
 from app.chat.budgets import Budgets
 from app.chat.service import Answerers, ConversationService, Limits
+from app.chat.tools import ToolBox, ToolLoop
 from app.core.config import Settings, load_settings
 from app.core.errors import StartupError
 from app.core.logger import get_logger, setup_logging
 from app.core.metrics import Metrics
 from app.db.engine import create_engine, make_database
 from app.db.migrate import upgrade_database
+from app.leads import routes as leads_routes
+from app.leads.digest import scheduled_digest
+from app.leads.service import LeadService
+from app.leads.tools import lead_tools
 from app.limits.client_ip import Network, parse_trusted
 from app.limits.limiter import RateLimiter
 from app.live.hub import LiveHub, open_live_hub
 from app.llm.chain import ModelChain
 from app.llm.client import LLMClient, create_http_client
 from app.llm.tokens import TokenCounter
+from app.notify.sender import Outbox, OutboxSender, channels_from_settings, sending
 from app.resume.context import ResumeContext
 from app.resume.loader import Resume, load_resume
 from app.upkeep.recovery import cutoff_seconds, scheduled_recovery
@@ -66,6 +72,7 @@ class AppState(TypedDict):
     live_hub: LiveHub
     trusted_proxies: list[Network]
     admin: AdminService
+    leads: LeadService
 
 
 async def _prepare_database(engine: AsyncEngine, settings: Settings) -> None:
@@ -85,19 +92,29 @@ def _build_service(
     resume: Resume,
     limiter: RateLimiter,
     metrics: Metrics,
+    leads: LeadService,
 ) -> ConversationService:
     counter = TokenCounter(settings.token_encoding)
+    chain = ModelChain(
+        LLMClient(http, settings),
+        settings.llm_model,
+        settings.llm_fallback_models,
+        native_routing=settings.provider_routes_fallbacks,
+    )
+    toolbox = ToolBox(lead_tools(leads)) if settings.llm_tools == "auto" else None
     answers = Answerers(
-        chain=ModelChain(
-            LLMClient(http, settings),
-            settings.llm_model,
-            settings.llm_fallback_models,
-            native_routing=settings.provider_routes_fallbacks,
-        ),
+        chain=chain,
         model_configured=settings.llm_configured,
         excerpt_passages=settings.excerpt_passages,
+        tools=ToolLoop(chain, toolbox, counter) if toolbox else None,
+        gaps=leads,
     )
-    context = ResumeContext.build(resume, counter, excerpts=settings.fallback_mode == "excerpts")
+    context = ResumeContext.build(
+        resume,
+        counter,
+        excerpts=settings.fallback_mode == "excerpts",
+        tools=toolbox.definitions if toolbox else (),
+    )
     return ConversationService(
         make_database(engine),
         answers,
@@ -130,7 +147,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter = await RateLimiter.create(current, key_prefix=current.redis_key_prefix)
             stack.push_async_callback(limiter.close)
             http = await stack.enter_async_context(create_http_client(current))
-            service = _build_service(current, engine, http, resume, limiter, metrics)
+            channels = channels_from_settings(current, http)
+            outbox = Outbox(list(channels)) if channels else None
+            leads = LeadService(
+                make_database(engine), limiter, metrics, outbox, current.public_base_url
+            )
+            service = _build_service(current, engine, http, resume, limiter, metrics, leads)
+            if outbox is not None:
+                sender = OutboxSender(make_database(engine), outbox, channels, current, metrics)
+                await stack.enter_async_context(sending(sender))
+            await stack.enter_async_context(
+                scheduled_digest(make_database(engine), outbox, current.notify_gaps_digest_hour)
+            )
             connections = ConnectionRegistry()
             live_hub = await stack.enter_async_context(open_live_hub(current))
             restore = install_graceful_shutdown(
@@ -154,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 live_hub=live_hub,
                 trusted_proxies=parse_trusted(current.trusted_proxies),
                 admin=AdminService(database, Prices.from_settings(current)),
+                leads=leads,
             )
             await service.drain(current.shutdown_grace_seconds)
 
@@ -173,6 +202,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget.router)
     app.include_router(admin_routes.router)
     app.include_router(admin_page.router)
+    app.include_router(leads_routes.router)
+    app.include_router(leads_routes.admin_router)
     app.add_middleware(CORSFromSettings)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StartupErrorReporter)

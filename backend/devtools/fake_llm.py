@@ -3,7 +3,12 @@
 It streams chat completions in OpenRouter's SSE format and can be scripted to fail the
 ways a real provider does: error statuses, slow or hanging streams, dropped connections,
 mid-stream error events and malformed events; with a fault rate (`--fault-rate`), any
-of those at random.
+of those at random. A reply can call tools (`Reply(tool_calls=[Call(...)])`): the calls
+stream as OpenAI's `delta.tool_calls` with their arguments split over several chunks,
+ending with `finish_reason: tool_calls`; the request that carries the results back is
+recorded like any other. `--tools` makes unscripted replies use the tools they are
+offered: `record_contact` for a question with an e-mail address in it, then a short
+thank-you once the result comes back.
 """
 
 import argparse
@@ -11,6 +16,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from collections import deque
@@ -39,6 +45,26 @@ LOREM = (
 
 
 @dataclass
+class Call:
+    """One scripted tool call; `arguments` (JSON text, or a dict to dump) arrive in `pieces`."""
+
+    name: str
+    arguments: str | dict[str, Any] = "{}"
+    id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:12]}")
+    pieces: int = 3
+
+    @property
+    def text(self) -> str:
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+
+    def split(self) -> list[str]:
+        """The arguments cut into `pieces` parts (fewer when shorter), in order."""
+        text = self.text
+        size = max(1, -(-len(text) // max(1, self.pieces)))
+        return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+@dataclass
 class Reply:
     """One scripted answer. `*_after` switches act once N tokens have been sent.
 
@@ -62,6 +88,14 @@ class Reply:
     multiline: bool = False
     finish_reason: str = "stop"
     name_model: bool = True  # False: chunks carry no `model`, as some local servers do
+    tool_calls: list[Call] = field(default_factory=list)  # streamed after the tokens
+    error_message: str | None = None  # the error body's message for a non-200 status
+
+    @property
+    def finish(self) -> str:
+        """`tool_calls` for a reply that calls tools and names no other reason."""
+        calls = self.tool_calls and self.finish_reason == "stop"
+        return "tool_calls" if calls else self.finish_reason
 
 
 @dataclass
@@ -88,6 +122,20 @@ class _Completion:
         text = json.dumps(self.chunk([{"index": 0, "delta": delta, "finish_reason": None}]))
         return _sse(text.replace(", ", ",\n", 1) if multiline else text)
 
+    def tool_call_events(self, calls: list[Call]) -> list[str]:
+        """Each call's id and name first, then its arguments piece by piece."""
+        events = []
+        for index, call in enumerate(calls):
+            pieces = call.split()
+            head = {"index": index, "id": call.id, "type": "function",
+                    "function": {"name": call.name, "arguments": pieces[0]}}  # fmt: skip
+            parts = [head] + [{"index": index, "function": {"arguments": p}} for p in pieces[1:]]
+            for part in parts:
+                delta = {"role": "assistant", "content": None, "tool_calls": [part]}
+                choice = {"index": 0, "delta": delta, "finish_reason": None}
+                events.append(_sse(json.dumps(self.chunk([choice]))))
+        return events
+
     def usage(self, completion_tokens: int) -> dict[str, int]:
         total = self.prompt_tokens + completion_tokens
         return {
@@ -97,8 +145,13 @@ class _Completion:
         }
 
     def message(self, reply: Reply) -> dict[str, Any]:
-        message = {"role": "assistant", "content": "".join(reply.tokens)}
-        choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(reply.tokens)}
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.text}}
+                for c in reply.tool_calls
+            ]
+        choice = {"index": 0, "message": message, "finish_reason": reply.finish}
         return {
             "id": self.id,
             "object": "chat.completion",
@@ -119,8 +172,11 @@ class _HideDroppedConnections(logging.Filter):
 
 
 class FakeLLM:
-    def __init__(self, default: Reply | None = None, fault_rate: float = 0.0) -> None:
+    def __init__(
+        self, default: Reply | None = None, fault_rate: float = 0.0, *, use_tools: bool = False
+    ) -> None:
         self.base_url = ""
+        self.use_tools = use_tools  # unscripted replies call the tools they are offered
         self.requests: list[RecordedRequest] = []
         self.default = default or Reply()
         self.fault_rate = fault_rate  # unscripted requests fail this often, at random
@@ -157,9 +213,9 @@ class FakeLLM:
         if not isinstance(body, dict):
             return _error_response(HTTPStatus.BAD_REQUEST, "Request body must be a JSON object")
         self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body))
-        reply = self._queue.popleft() if self._queue else self._unscripted()
+        reply = self._queue.popleft() if self._queue else self._unscripted(body)
         if reply.status != HTTPStatus.OK:
-            return _error_response(reply.status, retry_after=reply.retry_after)
+            return _error_response(reply.status, reply.error_message, reply.retry_after)
         model = str(body.get("model", "fake/model")) if reply.name_model else None
         completion = _Completion(model, _prompt_tokens(body))
         if body.get("stream"):
@@ -168,9 +224,11 @@ class FakeLLM:
         await self._pause(reply.first_token_delay)
         return JSONResponse(completion.message(reply))
 
-    def _unscripted(self) -> Reply:
+    def _unscripted(self, body: dict[str, Any]) -> Reply:
         if self.fault_rate and random.random() < self.fault_rate:
             return random.choice(faults(self.default))
+        if self.use_tools:
+            return tool_reply(body, self.default)
         return self.default
 
     async def _stream(self, reply: Reply, completion: _Completion) -> AsyncIterator[str]:
@@ -193,10 +251,15 @@ class FakeLLM:
                 if index and await self._pause(reply.token_delay):
                     return
                 yield completion.token_event(tokens[index], multiline=reply.multiline and not index)
-            finish = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
+            for event in completion.tool_call_events(reply.tool_calls):
+                if await self._pause(reply.token_delay):
+                    return
+                yield event
+            finish = {"index": 0, "delta": {}, "finish_reason": reply.finish}
             yield _sse(json.dumps(completion.chunk([finish])))
             if reply.usage:
-                yield _sse(json.dumps(completion.chunk([], usage=completion.usage(len(tokens)))))
+                generated = len(tokens) + sum(len(call.split()) for call in reply.tool_calls)
+                yield _sse(json.dumps(completion.chunk([], usage=completion.usage(generated))))
             yield _sse("[DONE]")
 
     @contextmanager
@@ -235,6 +298,9 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     if not isinstance(messages, list):
         return 0
     chars = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
+    calls = [m["tool_calls"] for m in messages if isinstance(m, dict) and m.get("tool_calls")]
+    chars += len(json.dumps(calls)) if calls else 0
+    chars += len(json.dumps(body["tools"])) if body.get("tools") else 0  # definitions count too
     return chars // 4
 
 
@@ -246,6 +312,26 @@ def _error_response(
     headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
     error = {"error": {"message": message, "code": status}}
     return JSONResponse(error, status_code=status, headers=headers)
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_NAME = re.compile(r"\b(?:I am|I'm|my name is|this is)\s+([A-Z][\w'-]*(?: [A-Z][\w'-]*)?)")
+
+
+def tool_reply(body: dict[str, Any], default: Reply) -> Reply:
+    """What a model using its tools might say: a contact tool call when the last message
+    has an e-mail address and `record_contact` is offered, thanks after its result."""
+    messages = body.get("messages") or [{}]
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    offered = {t.get("function", {}).get("name") for t in body.get("tools") or []}
+    if last.get("role") == "tool":
+        return replace(default, tokens=["Thank you! ", "I have passed ", "your details on."])
+    email = _EMAIL.search(str(last.get("content") or ""))
+    if last.get("role") != "user" or email is None or "record_contact" not in offered:
+        return default
+    named = _NAME.search(str(last.get("content")))
+    arguments = {"name": named[1] if named else "Visitor", "email": email[0]}
+    return replace(default, tokens=[], tool_calls=[Call("record_contact", arguments)])
 
 
 def faults(reply: Reply) -> list[Reply]:
@@ -297,13 +383,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-delay", type=float, default=0.02)
     parser.add_argument("--first-token-delay", type=float, default=0.3)
     parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1: random failures")
+    parser.add_argument("--tools", action="store_true", help="call the tools it is offered")
     args = parser.parse_args(argv)
     default = Reply(
         tokens=lorem_tokens(args.tokens),
         token_delay=args.token_delay,
         first_token_delay=args.first_token_delay,
     )
-    fake = FakeLLM(default, args.fault_rate)
+    fake = FakeLLM(default, args.fault_rate, use_tools=args.tools)
     config = uvicorn.Config(
         fake.app, host=args.host, port=args.port, log_level="warning", lifespan="off"
     )

@@ -72,6 +72,7 @@ def make_settings(database_url: str, fake_llm: FakeLLM) -> SettingsFactory:
             "rate_limit_questions_per_ip": "1000/minute",
             "rate_limit_questions_per_session": "1000/minute",
             "rate_limit_new_sessions_per_ip": "1000/minute",
+            "rate_limit_contacts_per_ip": "1000/minute",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[arg-type]

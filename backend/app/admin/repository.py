@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.tables import Conversation, Message
+from app.db.tables import Conversation, Lead, Message, OutboxMessage
 
 PREVIEW_CHARS = 120
 SEARCH_WORDS = 8  # more words than this in a search narrow it no further
@@ -50,6 +50,7 @@ class ConversationRow:
     # The dashboard's additions: which kinds of answer the conversation got.
     answered_by_model: bool = False
     answered_by_excerpts: bool = False
+    lead_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,12 @@ class AdminRepository:
         limit: int,
         after: tuple[datetime, uuid.UUID] | None = None,
         search: str | None = None,
+        *,
+        has_lead: bool | None = None,
     ) -> list[ConversationRow]:
         """Newest `updated_at` first (then id), starting after the keyset `after`; with
-        `search`, only conversations with a question or answer that `mentions` it."""
+        `search`, only conversations with a question or answer that `mentions` it; with
+        `has_lead`, only those with (or without) a lead."""
         first_question = (
             select(func.substr(Message.content, 1, PREVIEW_CHARS + 1))
             .where(Message.conversation_id == Conversation.id, Message.role == "user")
@@ -81,6 +85,8 @@ class AdminRepository:
             .correlate(Conversation)
             .scalar_subquery()
         )
+        leads = select(func.count()).where(Lead.conversation_id == Conversation.id)
+        lead_count = leads.correlate(Conversation).scalar_subquery()
         query = select(
             Conversation.id,
             Conversation.created_at,
@@ -90,9 +96,13 @@ class AdminRepository:
             first_question,
             _answered_by("model"),  # the dashboard's additions
             _answered_by("resume_excerpt"),
+            lead_count,
         ).where(*_within(Conversation.updated_at, window))
         if search is not None and search.strip():
             query = query.where(self.mentions(search))
+        if has_lead is not None:
+            with_lead = exists().where(Lead.conversation_id == Conversation.id)
+            query = query.where(with_lead if has_lead else ~with_lead)
         if after is not None:
             at, last_id = after
             query = query.where(
@@ -129,6 +139,10 @@ class AdminRepository:
         if deleted:
             # The foreign key cascades too; this also covers a database that does not enforce it.
             await self.session.execute(delete(Message).where(Message.conversation_id.in_(deleted)))
+            leads = select(Lead.id).where(Lead.conversation_id.in_(deleted))
+            outbox = OutboxMessage.lead_id.in_(leads)
+            await self.session.execute(delete(OutboxMessage).where(outbox))
+            await self.session.execute(delete(Lead).where(Lead.conversation_id.in_(deleted)))
         await self.session.flush()
         return deleted
 
@@ -181,7 +195,7 @@ class AdminRepository:
 
         PostgreSQL: full-text search with the `english` configuration, so words match
         their other forms ("projects" finds "project") and stop words are ignored; the
-        expression is the one migration 0005_dashboard indexes (GIN).
+        expression is the one migration 0005 indexes (GIN).
         SQLite: each word as a case-insensitive (ASCII) substring, `%` and `_` taken
         literally.
         """

@@ -113,8 +113,13 @@ async def list_conversations(
         str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
     ] = None,
     q: Search = None,
+    has_lead: Annotated[
+        bool | None, Query(description="Only those with (`true`) or without (`false`) a lead.")
+    ] = None,
 ) -> ConversationPage:
-    return await admin.list_conversations(window(since, until), limit, cursor, search=q)
+    return await admin.list_conversations(
+        window(since, until), limit, cursor, search=q, has_lead=has_lead
+    )
 
 
 @router.get(
@@ -288,6 +293,10 @@ def markdown(transcript: Transcript, level: int) -> str:
         ending = message.error_code or message.finish_reason or "empty"
         text = message.content or f"_(no answer: {ending})_"
         lines += [f"**{speaker}:** {text}", ""]
+    for lead in transcript.leads:
+        details = ", ".join(filter(None, [lead.name, lead.email, lead.company]))
+        said = f": {lead.message}" if lead.message else ""
+        lines += [f"**Contact ({lead.source}, {_when(lead.created_at)}):** {details}{said}", ""]
     return "\n".join(lines)
 
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.leads.schemas import LeadItem
+
 ExportFormat = Literal["json", "markdown"]
 AnswerSource = Literal["model", "resume_excerpt"]
 
@@ -24,6 +26,7 @@ class ConversationSummary(BaseModel):
                     "tokens_used": 5120,
                     "first_question": "What does she work on?",
                     "sources": ["model"],
+                    "lead_count": 1,
                 }
             ]
         }
@@ -41,6 +44,7 @@ class ConversationSummary(BaseModel):
         description="Where its stored answers came from: `model`, `resume_excerpt`, both, "
         "or none yet."
     )
+    lead_count: int = Field(0, description="Contact details left in this conversation.")
 
 
 class ConversationPage(BaseModel):
@@ -94,6 +98,7 @@ class Transcript(BaseModel):
     question_count: int
     tokens_used: int
     messages: list[TranscriptMessage]
+    leads: list[LeadItem] = Field(default=[], description="Contact details left in it.")
 
 
 class TranscriptExport(BaseModel):
@@ -173,3 +178,7 @@ class Stats(BaseModel):
     totals: UsageFigures
     top_questions: list[FrequentQuestion] = Field(description="The ten most frequent.")
     answering: Answering
+    leads: int = Field(0, description="Leads (contact details) left in the range.")
+    gaps: int = Field(
+        0, description="Distinct unanswered questions asked in the range (GET /api/admin/gaps)."
+    )

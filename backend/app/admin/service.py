@@ -37,6 +37,7 @@ from app.core.errors import AppError, SessionNotFoundError
 from app.core.logger import get_logger
 from app.db.base import utcnow
 from app.db.engine import Database, transaction
+from app.leads.repository import GapRepository, LeadRepository
 
 logger = get_logger(__name__)
 
@@ -129,12 +130,18 @@ class AdminService:
         self._prices = prices
 
     async def list_conversations(
-        self, period: Window, limit: int, cursor: str | None = None, search: str | None = None
+        self,
+        period: Window,
+        limit: int,
+        cursor: str | None = None,
+        search: str | None = None,
+        *,
+        has_lead: bool | None = None,
     ) -> ConversationPage:
         after = decode_cursor(cursor) if cursor else None
         async with transaction(self._database) as db:
             rows = await AdminRepository(db).list_conversations(
-                period, limit + 1, after, search=search
+                period, limit + 1, after, search=search, has_lead=has_lead
             )
         more = len(rows) > limit
         rows = rows[:limit]
@@ -148,6 +155,7 @@ class AdminService:
             repository = AdminRepository(db)
             conversation = await repository.get_conversation(conversation_id)
             messages = await repository.list_messages(conversation_id)
+            leads = await LeadRepository(db).for_conversation(conversation_id)
         if conversation is None:
             raise SessionNotFoundError("No conversation has that id.")
         return Transcript(
@@ -157,6 +165,7 @@ class AdminService:
             question_count=conversation.question_count,
             tokens_used=conversation.tokens_used,
             messages=[TranscriptMessage.model_validate(m, from_attributes=True) for m in messages],
+            leads=leads,
         )
 
     async def transcripts(self, period: Window) -> AsyncIterator[Transcript]:
@@ -194,6 +203,8 @@ class AdminService:
             usage = {row.day: row for row in await repository.usage_per_day(since)}
             async for text, count in repository.question_counts(since):
                 questions[normalise_question(text)] += count
+            leads = await LeadRepository(db).count_since(since)
+            gaps = await GapRepository(db).count_since(since)
         per_day = [
             self._day(day, started.get(day, 0), usage.get(day))
             for day in (first + timedelta(days=offset) for offset in range(days))
@@ -211,6 +222,8 @@ class AdminService:
                 for text, count in ranked[:TOP_QUESTIONS]
             ],
             answering=answering,
+            leads=leads,
+            gaps=gaps,
         )
 
     def _day(self, day: date, started: int, used: DayUsage | None) -> DayStats:
@@ -248,6 +261,7 @@ def _summary(row: ConversationRow) -> ConversationSummary:
         tokens_used=row.tokens_used,
         first_question=preview,
         sources=_sources(row),
+        lead_count=row.lead_count,
     )
 
 

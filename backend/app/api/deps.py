@@ -16,6 +16,7 @@ from app.chat.service import ConversationService
 from app.chat.turns import Client
 from app.core.config import Settings
 from app.core.metrics import Metrics
+from app.leads.service import LeadService
 from app.limits.client_ip import ip_of
 from app.limits.limiter import RateLimiter
 from app.live.hub import LiveHub
@@ -66,6 +67,11 @@ async def get_admin(conn: HTTPConnection) -> AdminService:
     return admin
 
 
+async def get_leads(conn: HTTPConnection) -> LeadService:
+    leads: LeadService = conn.state.leads
+    return leads
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[ConversationService, Depends(get_service)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
@@ -75,3 +81,4 @@ ConnectionsDep = Annotated[ConnectionRegistry, Depends(get_connections)]
 LiveHubDep = Annotated[LiveHub, Depends(get_live_hub)]
 ClientDep = Annotated[Client, Depends(get_client)]
 AdminDep = Annotated[AdminService, Depends(get_admin)]
+LeadsDep = Annotated[LeadService, Depends(get_leads)]

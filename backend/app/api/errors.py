@@ -88,7 +88,7 @@ async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
         return error_response(422, "invalid_request", "The body is not valid JSON.")
     for error in exc.errors()[:3]:
         where = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
-        problems.append(f"{where}: {error['msg']}")
+        problems.append(f"{where}: {error['msg'].rstrip('.')}")  # some end with one
     return error_response(422, "invalid_request", "; ".join(problems) + ".")
 
 

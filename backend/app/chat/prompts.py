@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 SYSTEM_PROMPT = """\
 You are the assistant on {name}'s portfolio website. Visitors, often recruiters or \
@@ -23,6 +24,18 @@ The resume sits between the <resume> tags.
 </resume>"""
 
 
+TOOLS_GUIDANCE = """
+
+Tools:
+- When a visitor offers contact details or wants {name} to get in touch, call \
+record_contact with the name and e-mail they wrote (and company and message when given). \
+If they want contact but gave no e-mail, ask for it first. Never invent details.
+- When the resume does not answer a question about {name}, call \
+record_unanswered_question with the question, then say plainly that you do not know.
+- Never show tool names, arguments or results. Say in plain words what happened, and \
+say details were passed on only when the tool confirmed it."""
+
+
 MESSAGE_OVERHEAD = 3  # tokens of framing per message in OpenAI's chat format
 REPLY_PRIMER = 3  # tokens that prime the assistant's reply
 
@@ -34,15 +47,18 @@ class HistoryMessage:
     tokens: int
 
 
-def system_prompt(owner_name: str, resume_text: str) -> str:
-    return SYSTEM_PROMPT.format(name=owner_name or "the resume's owner", resume=resume_text)
+def system_prompt(owner_name: str, resume_text: str, *, tools: bool = False) -> str:
+    """The prompt; with `tools`, also when to call record_contact and the question tool."""
+    name = owner_name or "the resume's owner"
+    prompt = SYSTEM_PROMPT.format(name=name, resume=resume_text)
+    return prompt + TOOLS_GUIDANCE.format(name=name) if tools else prompt
 
 
 def build_messages(
     system: str, history: Sequence[HistoryMessage], question: str
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """System prompt, earlier turns in order, then the new question as user content."""
-    messages = [{"role": "system", "content": system}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     messages.extend({"role": turn.role, "content": turn.content} for turn in history)
     messages.append({"role": "user", "content": question})
     return messages

@@ -13,6 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.chat.budgets import Budgets
 from app.chat.prompts import (
@@ -22,6 +23,7 @@ from app.chat.prompts import (
     fit_history,
 )
 from app.chat.store import MessageStore
+from app.chat.tools import GapRecorder, ToolLoop
 from app.chat.turns import ActiveTurn, Answer, ChatSession, Client, OpenedSession, TurnSink
 from app.core.errors import (
     AppError,
@@ -57,6 +59,8 @@ class Answerers:
     chain: ModelChain
     model_configured: bool
     excerpt_passages: int
+    tools: ToolLoop | None = None  # the model's tools (LLM_TOOLS=auto)
+    gaps: GapRecorder | None = None  # where excerpt answers that match nothing are noted
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +122,7 @@ class ConversationService:
         resume = await asyncio.to_thread(load_resume, path, max_bytes)
         excerpts = self.context.excerpts is not None
         built = await asyncio.to_thread(
-            ResumeContext.build, resume, self._counter, excerpts=excerpts
+            ResumeContext.build, resume, self._counter, excerpts=excerpts, tools=self.context.tools
         )
         self._use(built)
         logger.info("resume reloaded: %s (%s)", resume.owner_name, resume.format)
@@ -231,7 +235,9 @@ class ConversationService:
         logger.debug(
             "question: %s (%d of %d earlier messages kept)", question, len(kept), len(history)
         )
-        turn.stream_task = asyncio.create_task(self._stream(messages, question, answer, sink))
+        turn.stream_task = asyncio.create_task(
+            self._stream(messages, question, answer, sink, chat.id)
+        )
         if turn.cancel_requested:  # cancelled while the question was being stored
             turn.stream_task.cancel()
         try:
@@ -253,13 +259,18 @@ class ConversationService:
         await (sink.done(done) if done is not None else sink.error(answer.error or AppError()))
 
     async def _stream(
-        self, messages: list[dict[str, str]], question: str, answer: Answer, sink: TurnSink
+        self,
+        messages: list[dict[str, Any]],
+        question: str,
+        answer: Answer,
+        sink: TurnSink,
+        chat_id: uuid.UUID,
     ) -> Completion:
         """The model's answer, or when no model can answer, the resume's own words."""
         excerpts = self.context.excerpts
         if self._answers.model_configured or excerpts is None:
             try:
-                return await self._stream_model(messages, answer, sink)
+                return await self._stream_model(messages, answer, sink, chat_id)
             except (LLMUnavailableError, LLMTimeoutError) as error:
                 if answer.parts or excerpts is None:
                     raise
@@ -268,10 +279,12 @@ class ConversationService:
         return await self._stream_excerpts(excerpts, question, answer, sink)
 
     async def _stream_model(
-        self, messages: list[dict[str, str]], answer: Answer, sink: TurnSink
+        self, messages: list[dict[str, Any]], answer: Answer, sink: TurnSink, chat_id: uuid.UUID
     ) -> Completion:
         completion: Completion | None = None
-        async with contextlib.aclosing(self._answers.chain.stream(messages)) as stream:
+        tools = self._answers.tools
+        answers = tools.stream(messages, chat_id) if tools else self._answers.chain.stream(messages)
+        async with contextlib.aclosing(answers) as stream:
             async for item in stream:
                 if isinstance(item, Completion):
                     completion = item
@@ -289,6 +302,8 @@ class ConversationService:
         for line in text.splitlines(keepends=True):
             _record(answer, line)
             await sink.chunk(line)
+        if self._answers.gaps is not None and not excerpts.matches(question):
+            await self._answers.gaps.record_gap(question)
         return Completion("stop", TokenUsage(0, 0), None)
 
 

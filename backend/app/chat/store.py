@@ -70,11 +70,8 @@ class MessageStore:
         counters = [SERVICE_KEY, client_counter(client.key)]
         async with transaction(self._database) as db:
             conversations, messages = ConversationRepository(db), MessageRepository(db)
-            counted = (
-                await conversations.count_question(chat.id, now, now.date(), counters)
-                if chat.stored
-                else None
-            )
+            # Even a new session may be stored already: the contact form can store it first.
+            counted = await conversations.count_question(chat.id, now, now.date(), counters)
             spent = counted or await conversations.create(
                 chat.id, client.key, now, now.date(), counters
             )

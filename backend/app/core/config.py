@@ -112,6 +112,27 @@ class Settings(BaseSettings):
     greeting: str = ""
     starter_questions: Annotated[list[str], NoDecode] = []
 
+    # Leads, unanswered questions and notifications (docs/leads.md).
+    # "auto" offers the model its tools (record_contact, record_unanswered_question); a
+    # model that rejects them is asked again without, and not offered them again.
+    llm_tools: Literal["auto", "off"] = "auto"
+    rate_limit_contacts_per_ip: str = "5/hour"  # POST /api/sessions/{id}/contact
+    public_base_url: str | None = None  # https://chat.example.com: links in notifications
+    notify_webhook_url: str | None = None  # a JSON POST per new lead
+    notify_webhook_secret: SecretStr | None = None  # signs it: X-Resume-Chat-Signature
+    notify_email_to: Annotated[list[str], NoDecode] = []  # an e-mail per new lead (commas)
+    notify_email_from: str = "resume-chat@localhost"
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)  # 465 means TLS from the start
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True  # upgrade the connection with STARTTLS (refused if the server can't)
+    notify_timeout_seconds: Seconds = 10.0  # one delivery attempt, connecting included
+    notify_retry_max_seconds: Seconds = 600.0  # longest wait between attempts (backoff cap)
+    notify_poll_seconds: Seconds = 5.0  # how often the sender looks for due notifications
+    notify_give_up_hours: float = Field(72.0, gt=0)  # then a notification is marked failed
+    notify_gaps_digest_hour: int | None = Field(None, ge=0, le=23)  # UTC; unset: no digest
+
     # Operations.
     debug: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -125,7 +146,13 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("trusted_proxies", "allowed_origins", "llm_fallback_models", mode="before")
+    @field_validator(
+        "trusted_proxies",
+        "allowed_origins",
+        "llm_fallback_models",
+        "notify_email_to",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -151,6 +178,7 @@ class Settings(BaseSettings):
         "rate_limit_questions_per_ip",
         "rate_limit_questions_per_session",
         "rate_limit_new_sessions_per_ip",
+        "rate_limit_contacts_per_ip",
     )
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
@@ -171,12 +199,33 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return value
 
-    @field_validator("openrouter_api_key", "metrics_token", "admin_token")
+    @field_validator("public_base_url", "notify_webhook_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else None
+
+    @field_validator(
+        "openrouter_api_key",
+        "metrics_token",
+        "admin_token",
+        "notify_webhook_secret",
+        "smtp_password",
+    )
     @classmethod
     def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value and value.get_secret_value().strip() else None
 
-    @field_validator("redis_url", "prometheus_multiproc_dir", mode="before")
+    @field_validator(
+        "redis_url",
+        "prometheus_multiproc_dir",
+        "public_base_url",
+        "notify_webhook_url",
+        "smtp_host",
+        "smtp_username",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

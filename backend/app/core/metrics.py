@@ -76,6 +76,19 @@ class Metrics:
             ["code"],
             registry=registry,
         )
+        self._notifications = Counter(
+            "resume_chat_notifications",
+            "Notification delivery attempts (webhook, email) by outcome: delivered, failed "
+            "(tried again later), gave_up.",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self._notification_latency = Histogram(
+            "resume_chat_notification_delivery_seconds",
+            "Time from a notification's creation (a new lead) to its delivery.",
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )
         for direction in ("in", "out"):
             self._tokens.labels(direction)
 
@@ -105,6 +118,11 @@ class Metrics:
 
     def refused(self, code: str) -> None:
         self._refusals.labels(code).inc()
+
+    def notification(self, channel: str, outcome: str, latency_s: float | None = None) -> None:
+        self._notifications.labels(channel, outcome).inc()
+        if latency_s is not None:
+            self._notification_latency.observe(latency_s)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

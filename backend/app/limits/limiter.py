@@ -55,6 +55,7 @@ REDIS_RECHECK_SECONDS = 1.0
 
 QUESTIONS_MESSAGE = "You are asking questions too quickly. Please wait {wait}."
 NEW_SESSIONS_MESSAGE = "You are starting new chats too quickly. Please wait {wait}."
+CONTACTS_MESSAGE = "You have sent your details several times already. Please wait {wait}."
 CONNECTIONS_MESSAGE = "Too many open chats from your network. Close one and try again."
 STREAMS_MESSAGE = "The assistant is answering many visitors right now. Please try again shortly."
 UNAVAILABLE_MESSAGE = "Rate limiting is unavailable right now. Please try again shortly."
@@ -91,6 +92,7 @@ class RateLimiter:
         self._questions_per_ip = parse_many(settings.rate_limit_questions_per_ip)
         self._questions_per_session = parse_many(settings.rate_limit_questions_per_session)
         self._new_sessions_per_ip = parse_many(settings.rate_limit_new_sessions_per_ip)
+        self._contacts_per_ip = parse_many(settings.rate_limit_contacts_per_ip)
 
     @classmethod
     async def create(cls, settings: Settings, *, key_prefix: str = KEY_PREFIX) -> "RateLimiter":
@@ -135,6 +137,11 @@ class RateLimiter:
     async def check_new_session(self, ip: str) -> None:
         rules = [_Rule(item, ("new-session", "ip", ip)) for item in self._new_sessions_per_ip]
         await self._run(lambda backend: _consume(backend, rules, NEW_SESSIONS_MESSAGE))
+
+    async def check_contact(self, ip: str) -> None:
+        """Count one contact form sent from `ip` (RATE_LIMIT_CONTACTS_PER_IP), or refuse it."""
+        rules = [_Rule(item, ("contact", "ip", ip)) for item in self._contacts_per_ip]
+        await self._run(lambda backend: _consume(backend, rules, CONTACTS_MESSAGE))
 
     def connection(self, ip: str) -> AbstractAsyncContextManager[None]:
         """Hold one of the IP's `max_connections_per_ip` slots for the life of a socket."""

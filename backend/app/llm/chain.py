@@ -13,6 +13,7 @@ from dataclasses import replace
 from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
 from app.core.logger import get_logger
 from app.llm.client import ChatMessage, Completion, LLMClient, StreamItem
+from app.llm.tool_calls import ToolOffer
 
 logger = get_logger(__name__)
 
@@ -29,10 +30,12 @@ class ModelChain:
     def primary(self) -> str:
         return self.models[0]
 
-    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[StreamItem]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], tools: ToolOffer | None = None
+    ) -> AsyncGenerator[StreamItem]:
         if self._native_routing and len(self.models) > 1:
             async with contextlib.aclosing(
-                self._llm.stream_chat(messages, self.primary, route=self.models)
+                self._llm.stream_chat(messages, self.primary, route=self.models, tools=tools)
             ) as stream:
                 async for item in stream:
                     yield item
@@ -40,7 +43,8 @@ class ModelChain:
         for index, model in enumerate(self.models):
             started = False
             try:
-                async with contextlib.aclosing(self._llm.stream_chat(messages, model)) as stream:
+                answer = self._llm.stream_chat(messages, model, tools=tools)
+                async with contextlib.aclosing(answer) as stream:
                     async for item in stream:
                         started = started or isinstance(item, str)
                         if isinstance(item, Completion) and item.model is None:

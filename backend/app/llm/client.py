@@ -34,10 +34,11 @@ from app.llm.sse import (
     drain,
     require_event_stream,
 )
+from app.llm.tool_calls import ToolCall, ToolOffer, ToolSupport, without_tools
 
 logger = get_logger(__name__)
 
-ChatMessage = Mapping[str, str]
+ChatMessage = Mapping[str, Any]  # content is text; tool rounds add tool_calls
 # Connections kept open between answers (no new TCP and TLS handshake per question).
 # httpcore's pool scans its connections on every request, in O(idle x all), and only keeps
 # idle ones while it holds at most this many in all: beyond a few dozen streams at once,
@@ -56,6 +57,7 @@ class Completion:
     finish_reason: str
     usage: TokenUsage | None
     model: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 StreamItem = str | Completion
@@ -124,6 +126,7 @@ class LLMClient:
             "HTTP-Referer": settings.app_url,
             "X-Title": settings.app_title,
         }
+        self._tools = ToolSupport()
         self._backoff = wait_exponential_jitter(
             multiplier=0.5, max=settings.llm_retry_max_wait, jitter=0.5
         )
@@ -140,11 +143,13 @@ class LLMClient:
         messages: Sequence[ChatMessage],
         model: str | None = None,
         route: Sequence[str] = (),
+        tools: ToolOffer | None = None,
     ) -> AsyncGenerator[StreamItem]:
         """Stream one answer from `model` (default LLM_MODEL).
 
         `route` lists models for the provider itself to try in order (OpenRouter's
-        `models` parameter); the chunks then name the model that answered.
+        `models` parameter); the chunks then name the model that answered. `tools` are
+        offered unless the model refused them before; a refusal is asked again without.
         """
         if not self._settings.llm_configured:
             raise LLMRejectedError(
@@ -156,7 +161,7 @@ class LLMClient:
         try:
             async with asyncio.timeout_at(first_token_deadline):
                 payload = self._payload(messages, model or self.model, route)
-                response = await self._open_stream(payload, first_token_deadline)
+                response = await self._open_offering(payload, tools, first_token_deadline)
         except TimeoutError as exc:
             raise LLMTimeoutError() from exc
         try:
@@ -177,6 +182,22 @@ class LLMClient:
             "temperature": self._settings.llm_temperature,
             "max_tokens": self._settings.llm_max_tokens,
         }
+
+    async def _open_offering(
+        self, payload: dict[str, Any], tools: ToolOffer | None, deadline: float
+    ) -> httpx.Response:
+        offered = self._tools.offer(payload, payload["model"], tools)
+        try:
+            return await self._open_stream(payload, deadline)
+        except LLMUnavailableError as error:
+            refusal = error.__cause__
+            if not (
+                offered
+                and isinstance(refusal, UpstreamStatusError)
+                and self._tools.refused(payload["model"], refusal.status, str(refusal))
+            ):
+                raise
+        return await self._open_stream(without_tools(payload), deadline)
 
     def _wait(self, state: RetryCallState) -> float:
         """Honour the provider's Retry-After; otherwise capped exponential backoff."""
@@ -261,7 +282,9 @@ class LLMClient:
         if state.finish_reason is None and not finished:
             raise LLMUnavailableError("The model provider ended the answer unexpectedly.")
         usage = TokenUsage(*state.usage) if state.usage is not None else None
-        yield Completion(state.finish_reason or "stop", usage, state.model)
+        yield Completion(
+            state.finish_reason or "stop", usage, state.model, state.tool_calls.calls()
+        )
 
 
 def _log_retry(state: RetryCallState) -> None:

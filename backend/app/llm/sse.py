@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.core.errors import LLMUnavailableError
 from app.core.logger import get_logger
+from app.llm.tool_calls import ToolCallBuffer
 
 logger = get_logger(__name__)
 
@@ -177,6 +178,7 @@ class StreamState:
     finish_reason: str | None = None
     usage: tuple[int, int] | None = None  # prompt, completion tokens
     model: str | None = None
+    tool_calls: ToolCallBuffer = field(default_factory=ToolCallBuffer)
 
     def add(self, data: bytes) -> list[str]:
         """Take one chunk (an event's JSON); returns its text deltas in order."""
@@ -195,6 +197,7 @@ class StreamState:
         if usage is not None and not _usual_usage(usage):
             return None
         texts: list[str] = []
+        calls: list[list[dict[str, Any]]] = []
         finish_reason = self.finish_reason
         for choice in choices:
             if type(choice) is not dict:
@@ -206,6 +209,12 @@ class StreamState:
             finish_reason = reason or finish_reason
             if content:
                 texts.append(content)
+            if delta and (tool_calls := delta.get("tool_calls")) is not None:
+                if not ToolCallBuffer.well_formed(tool_calls):
+                    return None
+                calls.append(tool_calls)
+        for tool_calls in calls:
+            self.tool_calls.add(tool_calls)
         self.finish_reason, self.model = finish_reason, model or self.model
         if usage is not None:
             self.usage = (usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
@@ -222,6 +231,8 @@ class StreamState:
             self.finish_reason = choice.finish_reason or self.finish_reason
             if choice.delta and choice.delta.content:
                 texts.append(choice.delta.content)
+            if choice.delta and choice.delta.tool_calls:
+                self.tool_calls.add([call.model_dump() for call in choice.delta.tool_calls])
         return texts
 
 
@@ -236,8 +247,20 @@ def _usual_usage(usage: object) -> bool:
     return _optional(prompt, int) and _optional(completion, int)
 
 
+class _FunctionDelta(BaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _ToolCallDelta(BaseModel):
+    index: int | None = None
+    id: str | None = None
+    function: _FunctionDelta | None = None
+
+
 class _Delta(BaseModel):
     content: str | None = None
+    tool_calls: list[_ToolCallDelta] | None = None
 
 
 class _Choice(BaseModel):

@@ -1,6 +1,9 @@
 """Everything derived from the loaded resume, built once and swapped whole on reload."""
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.chat.prompts import MESSAGE_OVERHEAD, system_prompt
 from app.core.errors import ResumeError
@@ -15,15 +18,27 @@ class ResumeContext:
     system_prompt: str
     system_tokens: int
     excerpts: ExcerptIndex | None
+    tools: Sequence[dict[str, Any]] = ()
 
     @classmethod
-    def build(cls, resume: Resume, counter: TokenCounter, *, excerpts: bool) -> "ResumeContext":
-        prompt = system_prompt(resume.owner_name, resume.text)
+    def build(
+        cls,
+        resume: Resume,
+        counter: TokenCounter,
+        *,
+        excerpts: bool,
+        tools: Sequence[dict[str, Any]] = (),
+    ) -> "ResumeContext":
+        """With `tools` (OpenAI `tools` entries) the prompt says when to call them, and
+        `system_tokens` counts their definitions too, since every request carries them."""
+        prompt = system_prompt(resume.owner_name, resume.text, tools=bool(tools))
+        tool_tokens = counter.count(json.dumps(list(tools))) if tools else 0
         return cls(
             resume=resume,
             system_prompt=prompt,
-            system_tokens=counter.count(prompt) + MESSAGE_OVERHEAD,
+            system_tokens=counter.count(prompt) + MESSAGE_OVERHEAD + tool_tokens,
             excerpts=ExcerptIndex.build(resume) if excerpts else None,
+            tools=tools,
         )
 
     def check_room(

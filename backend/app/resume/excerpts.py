@@ -114,6 +114,10 @@ class ExcerptIndex:
             for i, score in self._ranked(question, limit)
         ]
 
+    def matches(self, question: str) -> bool:
+        """Whether any passage matches `question` (else `answer` falls back to an overview)."""
+        return bool(self._ranked(question, 1))
+
     def answer(self, question: str, limit: int = 3) -> str:
         """One fixed sentence, then the passages under their section labels, best first.
 

@@ -178,16 +178,117 @@
     }, icon("stop"));
     const form = h("form", { class: "composer", onsubmit: onSubmit }, ui.input, ui.send, ui.stop);
     ui.announcer = h("div", { class: "sr-only", "aria-live": "polite", "aria-atomic": "true" });
+    const [contactForm, contactBar] = buildContact();
     ui.panel = h("section", config.page
       ? { class: "panel", "aria-labelledby": "rc-title" }
       : { class: "panel", role: "dialog", "aria-labelledby": "rc-title", hidden: true },
-    header, ui.note, ui.log, ui.notice, form, ui.announcer);
+    header, ui.note, ui.log, ui.notice, contactForm, form, contactBar, ui.announcer);
     if (config.page) return [ui.panel];
     ui.launcher = h("button", {
       type: "button", class: "launcher", "aria-label": launcherLabel(), "aria-expanded": "false",
       onclick: () => (ui.panel.hidden ? open() : close()),
     }, icon("chat"));
     return [ui.panel, ui.launcher];
+  }
+
+  // ---- Leave your contact: a small form posted to /api/sessions/{id}/contact ------------------
+
+  function buildContact() {
+    const field = (name, label, attrs = {}) => {
+      const input = h(name === "message" ? "textarea" : "input", {
+        id: `rc-contact-${name}`, name, rows: name === "message" ? "2" : null, ...attrs,
+      });
+      return [h("label", { for: input.id, text: label }), input];
+    };
+    ui.contactError = h("p", { class: "contact-error", id: "rc-contact-error", role: "alert" });
+    ui.contactFields = h("div", { class: "contact-fields" },
+      ...field("email", "E-mail (required)", { type: "email", required: true,
+        autocomplete: "email", "aria-describedby": "rc-contact-error" }),
+      ...field("name", "Name", { autocomplete: "name", maxlength: "200" }),
+      ...field("company", "Company", { autocomplete: "organization", maxlength: "200" }),
+      ...field("message", "Message", { maxlength: "2000" }),
+      // A honeypot: hidden from people (and screen readers); bots fill it in.
+      h("input", { name: "website", class: "trap", tabindex: "-1", autocomplete: "off",
+        "aria-hidden": "true" }));
+    ui.contactSend = h("button", { type: "submit", class: "contact-send", text: "Send" });
+    ui.contactCancel = h("button", {
+      type: "button", text: "Cancel", onclick: () => toggleContact(false),
+    });
+    ui.contactForm = h("form", {
+      class: "contact", hidden: true, "aria-labelledby": "rc-contact-title", novalidate: true,
+      oninput: (event) => event.target.removeAttribute("aria-invalid"),
+      onsubmit: onContactSubmit, onkeydown: (event) => {
+        if (event.key !== "Escape") return;
+        event.stopPropagation(); // closes this form, not the chat
+        toggleContact(false);
+      },
+    }, h("h3", { id: "rc-contact-title", text: "Leave your contact" }),
+    h("p", { class: "contact-intro", text: "The owner of this resume will get back to you." }),
+    ui.contactFields, ui.contactError,
+    h("div", { class: "contact-actions" }, ui.contactSend, ui.contactCancel));
+    ui.contactToggle = h("button", {
+      type: "button", class: "contact-toggle", text: "Leave your contact",
+      "aria-expanded": "false", "aria-controls": "rc-contact", onclick: () => toggleContact(),
+    });
+    ui.contactForm.id = "rc-contact";
+    return [ui.contactForm, h("div", { class: "contact-bar" }, ui.contactToggle)];
+  }
+
+  function toggleContact(show = ui.contactForm.hidden) {
+    ui.contactForm.hidden = !show;
+    ui.contactToggle.setAttribute("aria-expanded", String(show));
+    if (show) {
+      ui.contactFields.hidden = false;
+      ui.contactSend.hidden = false;
+      ui.contactCancel.textContent = "Cancel";
+      ui.contactError.textContent = "";
+      ui.contactForm.querySelector("#rc-contact-email").focus();
+    } else {
+      ui.contactToggle.focus();
+    }
+  }
+
+  async function onContactSubmit(event) {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(ui.contactForm));
+    const email = ui.contactForm.elements.email;
+    if (!data.email.trim()) return contactProblem("Please enter your e-mail address.", email);
+    if (!state.sid) return contactProblem("The chat is still connecting. Please try again.");
+    ui.contactSend.disabled = true;
+    let response = null;
+    try {
+      response = await fetch(`${config.server}/api/sessions/${state.sid}/contact`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data),
+      });
+    } catch {
+      // unreachable: said below
+    }
+    ui.contactSend.disabled = false;
+    if (response && response.status === 201) return contactSent();
+    const body = response ? await response.json().catch(() => ({})) : {};
+    const message = (body.error && body.error.message) || "";
+    if (message.startsWith("email:")) {
+      return contactProblem("That e-mail address doesn't look right. Please check it.", email);
+    }
+    contactProblem(message || "Your details couldn't be sent. Please try again in a moment.");
+  }
+
+  function contactProblem(text, input = null) {
+    ui.contactError.textContent = text;
+    for (const el of ui.contactForm.elements) el.removeAttribute("aria-invalid");
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
+  }
+
+  function contactSent() {
+    ui.contactForm.reset();
+    ui.contactFields.hidden = true;
+    ui.contactSend.hidden = true;
+    ui.contactError.textContent = "Thank you! Your details were sent.";
+    ui.contactCancel.textContent = "Done";
+    ui.contactCancel.focus();
   }
 
   // ---- Opening and closing ------------------------------------------------------------------
@@ -881,6 +982,28 @@
     .send svg { width: 20px; height: 20px; margin-left: -2px; }
     .stop { background: var(--text); color: #fff; }
     .stop svg { fill: currentColor; width: 16px; height: 16px; }
+
+    .contact-bar { padding: 0 12px 8px; background: #fff; text-align: center; }
+    .contact-toggle { border: 0; background: none; color: var(--ink); font-size: 13px;
+      text-decoration: underline; text-underline-offset: 2px; padding: 4px 6px; }
+    .contact { padding: 12px 16px; background: #fff; border-top: 1px solid var(--line);
+      max-height: 60%; overflow-y: auto; }
+    .contact h3 { margin: 0; font-size: 15px; }
+    .contact-intro { margin: 2px 0 8px; font-size: 13px; color: var(--muted); }
+    .contact-fields { display: grid; grid-template-columns: auto 1fr; gap: 6px 10px;
+      align-items: center; font-size: 14px; }
+    .contact-fields input, .contact-fields textarea { font: inherit; font-size: 16px;
+      padding: 6px 10px; border: 1px solid #b9c0cb; border-radius: 10px; min-width: 0;
+      min-height: 0; max-height: none; resize: vertical; color: var(--text); background: #fff; }
+    .contact-fields [aria-invalid="true"] { border-color: #b42318; }
+    .contact .trap { position: absolute; left: -10000px; width: 1px; height: 1px; }
+    .contact-error { margin: 8px 0 0; font-size: 13.5px; }
+    .contact-error:empty { display: none; }
+    .contact-actions { display: flex; gap: 8px; margin-top: 10px; }
+    .contact-actions button { padding: 6px 14px; border-radius: 10px; border: 1px solid var(--ink);
+      background: #fff; color: var(--ink); }
+    .contact-actions .contact-send { background: var(--accent); color: var(--on-accent);
+      border-color: var(--accent); }
 
     @media (max-width: 480px) {
       .floating .panel { inset: 0; width: auto; height: auto; border-radius: 0; }

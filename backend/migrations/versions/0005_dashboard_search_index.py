@@ -4,7 +4,7 @@ The admin listing's `q` (`AdminRepository.mentions`) matches
 `to_tsvector('english', content)`; without this index a word that few messages hold
 means computing that vector for every message. SQLite searches with LIKE, unindexed.
 
-Revision ID: 0005_dashboard
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_dashboard"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -44,8 +44,9 @@ async def test_only_the_newest_whole_turns_that_fit_are_sent(
 ) -> None:
     long_answer = [f"detail{i} " for i in range(200)]  # ~400 tokens each
     fake_llm.default = Reply(tokens=long_answer)
-    # Room for the resume, one question, the answer budget and about two earlier turns.
-    settings = make_settings(llm_context_tokens=3000, llm_max_tokens=700)
+    # Room for the resume, one question, the answer budget and about two earlier turns
+    # (without the tools, whose definitions and rules would take ~390 of these tokens).
+    settings = make_settings(llm_context_tokens=3000, llm_max_tokens=700, llm_tools="off")
     async with running_app(settings) as port:
         async with chat(port) as client:
             for n in range(5):

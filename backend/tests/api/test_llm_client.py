@@ -471,6 +471,25 @@ def test_event_parser_reads_events_as_httpx_sse_does(
 
 # Chunks of the usual shape and near misses: wrong types, nulls, empty strings, errors.
 ODD = st.sampled_from([None, "", "x", 3, 2.5, True, [], {}, "é"])
+TOOL_CALL = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "index": st.one_of(st.integers(0, 2), ODD),
+            "id": st.one_of(st.sampled_from(["call_1", "call_2"]), ODD),
+            "type": st.just("function"),
+            "function": st.one_of(
+                st.fixed_dictionaries(
+                    {},
+                    optional={"name": st.one_of(st.sampled_from(["f", "g"]), ODD),
+                              "arguments": st.one_of(st.text(max_size=4), ODD)},
+                ),
+                ODD,
+            ),
+        },
+    ),
+    ODD,
+)  # fmt: skip
 CHUNKS = st.fixed_dictionaries(
     {},
     optional={
@@ -483,7 +502,12 @@ CHUNKS = st.fixed_dictionaries(
                         optional={
                             "delta": st.one_of(
                                 st.fixed_dictionaries(
-                                    {}, optional={"content": st.one_of(st.text(max_size=5), ODD)}
+                                    {},
+                                    optional={
+                                        "content": st.one_of(st.text(max_size=5), ODD),
+                                        "tool_calls": st.one_of(st.lists(TOOL_CALL, max_size=2),
+                                                                ODD),
+                                    },
                                 ),
                                 ODD,
                             ),

@@ -45,7 +45,7 @@ def clean_env(**settings: str) -> dict[str, str]:
     """The caller's environment without any of the app's settings, plus `settings`."""
     ours = (
         "OPENROUTER_", "LLM_", "DATABASE_", "RESUME_", "LOG_", "DEBUG", "APP_", "REDIS_",
-        "RATE_", "WS_",
+        "RATE_", "WS_", "NOTIFY_", "SMTP_", "PUBLIC_BASE_URL",
     )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ours)}
     return env | {k.upper(): v for k, v in settings.items()}

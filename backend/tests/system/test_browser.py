@@ -139,7 +139,9 @@ async def chat_page(
 
 
 @asynccontextmanager
-async def embedding_site(make_settings: SettingsFactory, *, allowed: bool) -> AsyncIterator[str]:
+async def embedding_site(
+    make_settings: SettingsFactory, *, allowed: bool, **overrides: object
+) -> AsyncIterator[str]:
     """A page on another origin with the embed snippet; the app allows that origin or not.
 
     Yields the page's URL.
@@ -158,7 +160,7 @@ async def embedding_site(make_settings: SettingsFactory, *, allowed: bool) -> As
     async with serve(site, lifespan="off") as site_port:
         origin = f"http://127.0.0.1:{site_port}"
         settings = make_settings(
-            allowed_origins=[origin] if allowed else ["https://elsewhere.example"]
+            allowed_origins=[origin] if allowed else ["https://elsewhere.example"], **overrides
         )
         async with running_app(settings) as app_port:
             holder["port"] = app_port
@@ -505,3 +507,51 @@ async def test_screenshots_of_the_chat_page(
         await page.screenshot(path=screenshots / "page-desktop.png")
         await page.set_viewport_size(PHONE)
         await page.screenshot(path=screenshots / "page-phone.png")
+
+
+async def test_leave_your_contact_with_the_keyboard(
+    page: Page, make_settings: SettingsFactory, fake_llm: FakeLLM, screenshots: Path
+) -> None:
+    async with embedding_site(make_settings, allowed=True, admin_token=ADMIN_TOKEN) as site:
+        await page.goto(site)
+        await page.locator(".launcher").focus()
+        await page.keyboard.press("Enter")
+        server = await page.locator("script[data-server]").get_attribute("data-server")
+        key = f"resume-chat:session:{server}"
+        await page.wait_for_function("key => localStorage.getItem(key)", arg=key)
+        toggle = page.get_by_role("button", name="Leave your contact")
+        await expect(toggle).to_have_attribute("aria-expanded", "false")
+        await toggle.focus()
+        await page.keyboard.press("Enter")
+        email = page.get_by_label("E-mail (required)")
+        await expect(email).to_be_focused()
+        await page.keyboard.type("jane(at)acme")
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_role("alert")).to_have_text(
+            "That e-mail address doesn't look right. Please check it."
+        )
+        await expect(email).to_have_attribute("aria-invalid", "true")
+        await email.fill("jane@acme.example")
+        await page.keyboard.press("Tab")
+        await page.keyboard.type("Jane Doe")
+        await page.keyboard.press("Tab")
+        await page.keyboard.type("Acme")
+        await page.screenshot(path=screenshots / "embed-contact-desktop.png")
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_role("alert")).to_have_text("Thank you! Your details were sent.")
+        await expect(page.get_by_role("button", name="Done")).to_be_focused()
+        await page.keyboard.press("Escape")  # closes the form, not the chat
+        await expect(toggle).to_be_focused()
+        await expect(page.locator(".panel")).to_be_visible()
+        sid = await page.evaluate("key => localStorage.getItem(key)", key)
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as http:
+            leads = (await http.get(f"{server}/api/admin/leads")).json()["items"]
+    [lead] = leads
+    assert lead["session_id"] == sid
+    assert (lead["email"], lead["name"], lead["company"]) == (
+        "jane@acme.example",
+        "Jane Doe",
+        "Acme",
+    )
+    assert lead["source"] == "form"
+    assert fake_llm.requests == []
