@@ -1,6 +1,7 @@
 """Schemathesis against the app's own OpenAPI schema: no 5xx, no response off its schema."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -46,7 +47,9 @@ schema = schemathesis.openapi.from_dict(create_app().openapi())
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_route_keeps_its_documented_promises(case: schemathesis.Case, live_url: str) -> None:
+def test_every_route_keeps_its_documented_promises(
+    case: schemathesis.Case[Any], live_url: str
+) -> None:
     case.call_and_validate(
         base_url=live_url,
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},

@@ -96,8 +96,7 @@ async def test_a_client_that_stops_reading_is_closed_and_the_answer_still_stored
         sock = socket.socket()  # a small receive window, so the server's buffer fills
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", port))
-        options = {"max_queue": 1, "max_size": None, "compression": None}
-        async with chat(port, sock=sock, **options) as stalled:
+        async with chat(port, sock=sock, max_queue=1, max_size=None, compression=None) as stalled:
             await stalled.send(QUESTION)
             await asyncio.sleep(3)  # read nothing
             with pytest.raises(ConnectionClosed) as closed:

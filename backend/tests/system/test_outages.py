@@ -317,7 +317,7 @@ async def test_pooled_connections_closed_by_a_database_restart_are_replaced_unno
 
 
 def _terminate_other_sessions(url: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     async def terminate() -> None:
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")
