@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from app.main import create_app
-from tests.conftest import TEST_DATABASE_URL, reset_postgres_sync
+from tests.conftest import reset_postgres_sync
 from tests.support.app import threaded_app
 
 ADMIN_TOKEN = "schemathesis-admin-token"
@@ -23,11 +23,9 @@ def live_url(
 ) -> Iterator[str]:
     if request.param == "sqlite":
         database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('api') / 'chat.db'}"
-    elif not TEST_DATABASE_URL:
-        pytest.skip("set TEST_DATABASE_URL=postgresql+asyncpg://... to run PostgreSQL tests")
     else:
-        reset_postgres_sync(TEST_DATABASE_URL)
-        database_url = TEST_DATABASE_URL
+        database_url = request.getfixturevalue("postgres_url")
+        reset_postgres_sync(database_url)
     with threaded_app(
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
