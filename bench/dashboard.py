@@ -225,11 +225,8 @@ async def measure(args: argparse.Namespace, base: str) -> None:
 
 async def main() -> None:
     args = parse_args()
-    print(
-        "Load average at the start: {:.1f} {:.1f} {:.1f} ({} CPUs)".format(
-            *os.getloadavg(), os.cpu_count()
-        )
-    )
+    one, five, fifteen = os.getloadavg()
+    print(f"Load average at the start: {one:.1f} {five:.1f} {fifteen:.1f} ({os.cpu_count()} CPUs)")
     async with postgres_database(args.database) as url:
         with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as work:
             logs = Path(work)

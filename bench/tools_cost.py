@@ -90,7 +90,8 @@ async def measure(settings: Settings, question: str, hook: Any = None) -> dict[s
 def since_lead(received: Any) -> float:
     """Seconds from the lead's creation (stored) to the webhook's arrival."""
     created = datetime.fromisoformat(received.json["lead"]["created_at"])
-    return received.at - created.timestamp()
+    arrived: float = received.at
+    return arrived - created.timestamp()
 
 
 async def form_latency(settings: Settings, hook: Any) -> tuple[float, float]:
@@ -122,8 +123,8 @@ async def main() -> None:
         async with start_fake_llm(pace) as fake, webhook_receiver() as hook:
             fake.use_tools = True
 
-            def settings(name: str, **extra: object) -> Settings:
-                return Settings(  # type: ignore[call-arg]
+            def settings(name: str, **extra: Any) -> Settings:
+                return Settings(
                     _env_file=None, openrouter_api_key="sk-bench",
                     openrouter_base_url=fake.base_url,
                     database_url=f"sqlite+aiosqlite:///{tmp}/{name}.db",

@@ -1,31 +1,57 @@
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
 from devtools.fake_llm import FakeLLM, start_fake_llm
+from tests.support.pg_admin import create_database, drop_database
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+# pytest-xdist names its workers gw0, gw1, ...; empty when the tests run in one process.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 SYSTEM_TESTS = Path(__file__).parent / "system"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/system/ is marked `system`: `-m "not system"` skips it."""
+    """Everything under tests/system/ is marked `system`: `-m "not system"` skips it.
+
+    Under pytest-xdist the system tests also share one group, so they run one at a time
+    (on one worker) while the other workers take the rest: processes, browsers and the
+    soak do not compete with each other for the machine.
+    """
     for item in items:
         if item.path.is_relative_to(SYSTEM_TESTS):
             item.add_marker(pytest.mark.system)
+            item.add_marker(pytest.mark.xdist_group("system"))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The inner loop, `-m "not system"`, does not even import tests/system/: its imports
+    (a browser driver, the OpenAPI schema's analysis) cost seconds in every worker, for
+    tests that would all be deselected."""
+    if collection_path == SYSTEM_TESTS and config.option.markexpr.split() == ["not", "system"]:
+        return True
+    return None
 
 
 SettingsFactory = Callable[..., Settings]
 
 
+def run_in_thread[T](coroutine: Callable[[], Coroutine[object, object, T]]) -> T:
+    """Run `coroutine()` to the end from synchronous code, even under a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine()).result()
+
+
 def reset_postgres_sync(url: str) -> None:
-    asyncio.run(_reset_postgres(url))
+    run_in_thread(lambda: _reset_postgres(url))
 
 
 async def _reset_postgres(url: str) -> None:
@@ -36,15 +62,34 @@ async def _reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """This process's PostgreSQL database: TEST_DATABASE_URL's, or under pytest-xdist
+    `<its name>_<worker>` on the same server, created on first use and dropped at the end
+    (tests drop and recreate the public schema, so workers cannot share one).
+    """
+    if not TEST_DATABASE_URL:
+        pytest.skip("set TEST_DATABASE_URL=postgresql+asyncpg://... to run PostgreSQL tests")
+    if not XDIST_WORKER:
+        yield TEST_DATABASE_URL
+        return
+    url = make_url(TEST_DATABASE_URL)
+    name = f"{url.database}_{XDIST_WORKER}"
+    run_in_thread(lambda: create_database(TEST_DATABASE_URL, name, exist_ok=True))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        run_in_thread(lambda: drop_database(TEST_DATABASE_URL, name))
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every persistence test runs on SQLite and, with TEST_DATABASE_URL set, PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
-    if not TEST_DATABASE_URL:
-        pytest.skip("set TEST_DATABASE_URL=postgresql+asyncpg://... to run PostgreSQL tests")
-    await _reset_postgres(TEST_DATABASE_URL)
-    return TEST_DATABASE_URL
+    url: str = request.getfixturevalue("postgres_url")
+    await _reset_postgres(url)
+    return url
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ for all of them.
 
 import asyncio
 import contextlib
-import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +21,15 @@ from app.chat.prompts import (
     build_messages,
     fit_history,
 )
+from app.chat.questions import check_question
 from app.chat.store import MessageStore
 from app.chat.tools import GapRecorder, ToolLoop
 from app.chat.turns import ActiveTurn, Answer, ChatSession, Client, OpenedSession, TurnSink
 from app.core.errors import (
     AppError,
     BudgetExceededError,
-    InvalidMessageError,
     LLMTimeoutError,
     LLMUnavailableError,
-    MessageTooLongError,
     RateLimitedError,
     SessionLimitError,
 )
@@ -47,9 +45,6 @@ from app.resume.excerpts import ExcerptIndex
 from app.resume.loader import Resume, load_resume
 
 logger = get_logger(__name__)
-
-# C0 controls other than tab, newline and carriage return; DEL; C1 controls.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,23 +156,12 @@ class ConversationService:
 
     def check_question(self, question: str) -> tuple[str, int]:
         """The question as it will be stored, and its token count; or why it is refused."""
-        question = question.strip()
-        if not question:
-            raise InvalidMessageError("A question cannot be empty.")
-        if _CONTROL_CHARACTERS.search(question):
-            raise InvalidMessageError("Questions cannot contain control characters.")
-        limit = self._limits.max_message_tokens
-        if len(question) > self._limits.max_message_chars:
-            raise MessageTooLongError(
-                f"Questions are limited to {self._limits.max_message_chars} characters "
-                f"(this one has {len(question)})."
-            )
-        tokens = self._counter.count(question)
-        if tokens > limit:
-            raise MessageTooLongError(
-                f"Questions are limited to {limit} tokens (this one has {tokens})."
-            )
-        return question, tokens
+        return check_question(
+            question,
+            self._counter,
+            max_chars=self._limits.max_message_chars,
+            max_tokens=self._limits.max_message_tokens,
+        )
 
     async def wait_for_turns(self, grace_seconds: float) -> None:
         """Let answers in flight finish and be stored, within `grace_seconds` of the first call."""

@@ -7,7 +7,9 @@ Every failure leaves as `LLMUnavailableError` or `LLMTimeoutError`.
 
 import asyncio
 import email.utils
+import functools
 import json
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,6 +84,13 @@ class _StopPastDeadline(stop_base):
         return asyncio.get_running_loop().time() + retry_state.upcoming_sleep >= self.deadline
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings, built once per process: loading the CA bundle takes
+    tens of milliseconds, which every app started in the same process would pay again."""
+    return httpx.create_ssl_context()
+
+
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one pooled client the app shares for every stream.
 
@@ -98,7 +107,7 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
         max_connections=settings.llm_max_connections,
         max_keepalive_connections=min(settings.llm_max_connections, KEEPALIVE_CONNECTIONS),
     )
-    return httpx.AsyncClient(timeout=timeout, limits=limits)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, verify=_tls_context())
 
 
 def parse_retry_after(value: str | None) -> float | None:

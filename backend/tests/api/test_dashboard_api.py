@@ -21,7 +21,7 @@ NO_MODEL = {"openrouter_api_key": None, "openrouter_base_url": OPENROUTER}
 
 async def ask(http: httpx.AsyncClient, *questions: str) -> str:
     """A new conversation over the public REST route; its session id."""
-    session_id = None
+    session_id: str | None = None
     for question in questions:
         body: dict[str, Any] = {"message": question}
         if session_id:
@@ -90,7 +90,9 @@ async def test_search_combines_with_dates_and_pages(
         seen: list[str] = []
         cursor = None
         while True:
-            params = {"q": "kubernetes", "limit": 2} | ({"cursor": cursor} if cursor else {})
+            params: dict[str, str | int] = {"q": "kubernetes", "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
             page = (await http.get("/api/admin/conversations", params=params, headers=AUTH)).json()
             seen += [item["id"] for item in page["items"]]
             cursor = page["next_cursor"]

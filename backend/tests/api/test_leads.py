@@ -3,6 +3,7 @@
 import csv
 import io
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -22,12 +23,12 @@ NO_MODEL = {"openrouter_api_key": None, "openrouter_base_url": OPENROUTER_BASE_U
 FORM = {"email": "jane@acme.example", "name": "Jane Doe", "company": "Acme", "message": "Hi!"}
 
 
-def contact(port: int, session_id: str, body: dict[str, object]) -> httpx.Request:
+def contact(port: int, session_id: str, body: Mapping[str, object]) -> httpx.Request:
     url = f"http://127.0.0.1:{port}/api/sessions/{session_id}/contact"
     return httpx.Request("POST", url, json=body)
 
 
-async def send(port: int, session_id: str, body: dict[str, object]) -> httpx.Response:
+async def send(port: int, session_id: str, body: Mapping[str, object]) -> httpx.Response:
     async with httpx.AsyncClient() as http:
         return await http.send(contact(port, session_id, body))
 

@@ -470,7 +470,7 @@ def test_event_parser_reads_events_as_httpx_sse_does(
 
 
 # Chunks of the usual shape and near misses: wrong types, nulls, empty strings, errors.
-ODD = st.sampled_from([None, "", "x", 3, 2.5, True, [], {}, "é"])
+ODD: st.SearchStrategy[object] = st.sampled_from([None, "", "x", 3, 2.5, True, [], {}, "é"])
 TOOL_CALL = st.one_of(
     st.fixed_dictionaries(
         {},

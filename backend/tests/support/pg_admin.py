@@ -1,6 +1,7 @@
 """Create or drop a throwaway PostgreSQL database for a test run.
 
-Usage: `python tests/support/pg_admin.py ADMIN_URL create|drop NAME`.
+Usage: `python tests/support/pg_admin.py ADMIN_URL create|drop NAME`. The test suite
+uses the same functions to give each pytest-xdist worker a database of its own.
 """
 
 import asyncio
@@ -10,19 +11,44 @@ import sys
 import asyncpg
 
 
-async def main(admin_url: str, action: str, name: str) -> None:
+def _checked(name: str) -> str:
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
-        raise SystemExit(f"unsafe database name: {name!r}")
-    connection = await asyncpg.connect(admin_url)
+        raise ValueError(f"unsafe database name: {name!r}")
+    return name
+
+
+def _dsn(url: str) -> str:
+    """asyncpg's form of a SQLAlchemy URL (`postgresql+asyncpg://` -> `postgresql://`)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def create_database(admin_url: str, name: str, *, exist_ok: bool = False) -> None:
+    connection = await asyncpg.connect(_dsn(admin_url))
     try:
-        if action == "create":
-            await connection.execute(f'CREATE DATABASE "{name}"')
-        elif action == "drop":
-            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
-            raise SystemExit(f"unknown action: {action!r}")
+        await connection.execute(f'CREATE DATABASE "{_checked(name)}"')
+    except asyncpg.DuplicateDatabaseError:
+        if not exist_ok:
+            raise
     finally:
         await connection.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    """Drop `name` if it exists, ending any session still connected to it."""
+    connection = await asyncpg.connect(_dsn(admin_url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{_checked(name)}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def main(admin_url: str, action: str, name: str) -> None:
+    if action == "create":
+        await create_database(admin_url, name)
+    elif action == "drop":
+        await drop_database(admin_url, name)
+    else:
+        raise SystemExit(f"unknown action: {action!r}")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ async def dashboard(
 
 async def converse(http: httpx.AsyncClient, *questions: str) -> str:
     """A visitor's conversation over POST /api/chat; its session id."""
-    session_id = None
+    session_id: str | None = None
     for question in questions:
         body = {"message": question} | ({"session_id": session_id} if session_id else {})
         response = await http.post("/api/chat", json=body)
@@ -465,7 +465,7 @@ async def test_a_lead_and_a_gap_show_in_their_views(
         await page.get_by_role("button", name="Apply").click()
         await expect(cards(page)).to_have_count(1)
         await expect(cards(page).locator(".meta")).to_contain_text("1 lead")
-        assert plain not in await cards(page).get_by_role("link").get_attribute("href")
+        assert plain not in (await cards(page).get_by_role("link").get_attribute("href") or "")
 
         await page.get_by_role("link", name="Leads").click()
         row = page.locator("#leads-table tbody tr")

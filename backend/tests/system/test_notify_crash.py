@@ -50,7 +50,7 @@ async def test_sigkill_during_delivery_delivers_after_restart(database_url: str)
             print(f"restarted {time.monotonic() - killed_at:.1f} s after the kill")
             await hook.wait_for(2, seconds=60)
             redelivered_after = time.monotonic() - killed_at
-            row = await delivered(Settings(_env_file=None, database_url=database_url))  # type: ignore[call-arg]
+            row = await delivered(Settings(_env_file=None, database_url=database_url))
         [first, again] = hook.attempts
 
     assert first.headers["x-resume-chat-delivery"] == again.headers["x-resume-chat-delivery"]

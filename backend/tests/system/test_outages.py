@@ -18,7 +18,6 @@ from tests.support.app import app_process, free_port, running_app, start_process
 from tests.support.chat_client import chat
 from tests.support.fault_proxy import FaultProxy
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 
@@ -33,11 +32,9 @@ def app_settings(fake_llm: FakeLLM, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-async def postgres_proxy() -> AsyncIterator[FaultProxy]:
-    if not TEST_DATABASE_URL:
-        pytest.skip("set TEST_DATABASE_URL=postgresql+asyncpg://... to run PostgreSQL tests")
-    await asyncio.to_thread(reset_postgres_sync, TEST_DATABASE_URL)
-    with FaultProxy.in_front_of(TEST_DATABASE_URL) as proxy:
+async def postgres_proxy(postgres_url: str) -> AsyncIterator[FaultProxy]:
+    await asyncio.to_thread(reset_postgres_sync, postgres_url)
+    with FaultProxy.in_front_of(postgres_url) as proxy:
         yield proxy
 
 
@@ -61,10 +58,10 @@ async def ask_rest(port: int, question: str) -> httpx.Response:
 
 @pytest.mark.postgres
 async def test_database_outage_is_storage_unavailable_then_service_resumes_by_itself(
-    postgres_proxy: FaultProxy, fake_llm: FakeLLM
+    postgres_proxy: FaultProxy, postgres_url: str, fake_llm: FakeLLM
 ) -> None:
     fake_llm.default = Reply(tokens=["An ", "answer."])
-    settings = app_settings(fake_llm, database_url=postgres_proxy.url(TEST_DATABASE_URL))
+    settings = app_settings(fake_llm, database_url=postgres_proxy.url(postgres_url))
     async with running_app(settings) as port, chat(port) as visitor:
         before = await visitor.ask("Where does she work?")
         postgres_proxy.cut()
@@ -100,13 +97,13 @@ async def test_database_outage_is_storage_unavailable_then_service_resumes_by_it
 
 @pytest.mark.postgres
 async def test_a_database_that_stops_answering_is_an_outage_not_a_hang(
-    postgres_proxy: FaultProxy, fake_llm: FakeLLM
+    postgres_proxy: FaultProxy, postgres_url: str, fake_llm: FakeLLM
 ) -> None:
     """A frozen network (no reset, no reply) is bounded by the connect and query timeouts."""
     fake_llm.default = Reply(tokens=["An ", "answer."])
     settings = app_settings(
         fake_llm,
-        database_url=postgres_proxy.url(TEST_DATABASE_URL),
+        database_url=postgres_proxy.url(postgres_url),
         database_connect_timeout=0.5,
         database_query_timeout=0.5,
     )
@@ -300,24 +297,22 @@ async def test_a_half_open_socket_is_closed_and_the_gauge_returns_to_baseline(
 
 @pytest.mark.postgres
 async def test_pooled_connections_closed_by_a_database_restart_are_replaced_unnoticed(
-    fake_llm: FakeLLM,
+    postgres_url: str, fake_llm: FakeLLM
 ) -> None:
     """The server ends every session (as a restart does) while the app is idle."""
-    if not TEST_DATABASE_URL:
-        pytest.skip("set TEST_DATABASE_URL=postgresql+asyncpg://... to run PostgreSQL tests")
-    await asyncio.to_thread(reset_postgres_sync, TEST_DATABASE_URL)
+    await asyncio.to_thread(reset_postgres_sync, postgres_url)
     fake_llm.default = Reply(tokens=["Stockholm."])
-    settings = app_settings(fake_llm, database_url=TEST_DATABASE_URL)
+    settings = app_settings(fake_llm, database_url=postgres_url)
     async with running_app(settings) as port, chat(port) as client:
         before = await client.ask("Where is she based?")
-        await asyncio.to_thread(_terminate_other_sessions, TEST_DATABASE_URL)
+        await asyncio.to_thread(_terminate_other_sessions, postgres_url)
         await asyncio.sleep(0.5)  # the backends exit a moment after being told to
         after = await client.ask("And where does she work?")
     assert before.final["type"] == after.final["type"] == "done"
 
 
 def _terminate_other_sessions(url: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     async def terminate() -> None:
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")

@@ -89,7 +89,7 @@ def test_chat_text_cannot_mention_everyone_or_forge_links() -> None:
         session_id="5b1f4c3e-8d2a-4f6b-9c1d-2e3f4a5b6c7d",
         name="<!channel> @everyone", email="j@a.example", company=None,
         message="<https://evil.example|click>", source="form", created_at=datetime.now(UTC),
-    )  # type: ignore[arg-type]  # fmt: skip
+    )  # fmt: skip
     text = lead_created(lead, None).text
     assert "<!channel>" not in text
     assert "@everyone" not in text

@@ -1,6 +1,7 @@
 """Schemathesis against the app's own OpenAPI schema: no 5xx, no response off its schema."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -8,7 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from app.main import create_app
-from tests.conftest import TEST_DATABASE_URL, reset_postgres_sync
+from tests.conftest import reset_postgres_sync
 from tests.support.app import threaded_app
 
 ADMIN_TOKEN = "schemathesis-admin-token"
@@ -22,11 +23,9 @@ def live_url(
 ) -> Iterator[str]:
     if request.param == "sqlite":
         database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('api') / 'chat.db'}"
-    elif not TEST_DATABASE_URL:
-        pytest.skip("set TEST_DATABASE_URL=postgresql+asyncpg://... to run PostgreSQL tests")
     else:
-        reset_postgres_sync(TEST_DATABASE_URL)
-        database_url = TEST_DATABASE_URL
+        database_url = request.getfixturevalue("postgres_url")
+        reset_postgres_sync(database_url)
     with threaded_app(
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
@@ -46,7 +45,9 @@ schema = schemathesis.openapi.from_dict(create_app().openapi())
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_route_keeps_its_documented_promises(case: schemathesis.Case, live_url: str) -> None:
+def test_every_route_keeps_its_documented_promises(
+    case: schemathesis.Case[Any], live_url: str
+) -> None:
     case.call_and_validate(
         base_url=live_url,
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
