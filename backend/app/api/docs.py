@@ -19,6 +19,13 @@ ASSETS = "/static/vendor"
 
 router = APIRouter(include_in_schema=False)
 
+# Everything from this server: ReDoc's sidebar would otherwise fetch a logo from its CDN.
+# Swagger UI's page has an inline script; ReDoc runs its search in a blob: worker.
+_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
+
 
 def install_docs(app: FastAPI) -> None:
     """Serve the documentation routes and their assets (create the app with `docs_url=None`,
@@ -36,7 +43,7 @@ async def openapi(request: Request) -> JSONResponse:
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "").rstrip("/")
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=f"{root}/openapi.json",
         title=f"{request.app.title} - Swagger UI",
         swagger_js_url=f"{root}{ASSETS}/swagger-ui/swagger-ui-bundle.js",
@@ -44,18 +51,22 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=f"{root}{ASSETS}/swagger-ui/favicon-32x32.png",
         swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
     )
+    page.headers["Content-Security-Policy"] = _CSP
+    return page
 
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "").rstrip("/")
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url=f"{root}/openapi.json",
         title=f"{request.app.title} - ReDoc",
         redoc_js_url=f"{root}{ASSETS}/redoc/redoc.standalone.js",
         redoc_favicon_url=f"{root}{ASSETS}/swagger-ui/favicon-32x32.png",
         with_google_fonts=False,
     )
+    page.headers["Content-Security-Policy"] = _CSP
+    return page
 
 
 def documented(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
