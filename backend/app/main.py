@@ -19,6 +19,8 @@ from app.admin import routes as admin_routes
 from app.admin.service import AdminService, Prices
 from app.api import chat, health, widget
 from app.api import metrics as metrics_api
+from app.api.compat import ai_sdk, openai_chat
+from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.middleware import CORSFromSettings, RequestIdMiddleware, StartupErrorReporter
 from app.api.shutdown import install_graceful_shutdown
@@ -59,6 +61,8 @@ the whole resume in its context. Conversations are stored and can be resumed.
 Chat over the WebSocket at **`/ws`** (optionally `/ws?session_id=<uuid>` to resume):
 send `{"type": "message", "data": "What does she do?"}` and receive `chunk` frames, then
 one `done` (or an `error` with a stable `code`). docs/websocket.md has the full protocol.
+Front ends built on the Vercel AI SDK (`useChat`) use **`/api/ui/chat`**; OpenAI clients
+use **`/v1`** (docs/integrations.md).
 """
 
 
@@ -192,6 +196,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Streamed, persisted chat about one person's resume.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=None,  # app.api.docs serves /openapi.json, /docs and /redoc (no CDN)
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(chat.router)
@@ -204,6 +211,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_page.router)
     app.include_router(leads_routes.router)
     app.include_router(leads_routes.admin_router)
+    app.include_router(ai_sdk.router)
+    app.include_router(openai_chat.router)
+    install_docs(app)
     app.add_middleware(CORSFromSettings)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StartupErrorReporter)

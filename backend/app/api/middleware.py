@@ -45,7 +45,11 @@ class RequestIdMiddleware:
 
 
 class CORSFromSettings:
-    """CORS for the REST routes from ALLOWED_ORIGINS, read when the app starts, not at import."""
+    """CORS for the REST routes from ALLOWED_ORIGINS, read when the app starts, not at import.
+
+    Settings spell each origin as browsers send it (see `origin_of`), so an entry such as
+    `https://Site.Example/` matches here exactly as it does on the socket.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,7 +65,8 @@ class CORSFromSettings:
                 self.app,
                 allow_origins=settings.allowed_origins,
                 allow_methods=["GET", "POST", "DELETE"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", "X-Session-Id"],
+                expose_headers=["X-Session-Id"],
                 max_age=600,
             )
         await self._cors(scope, receive, send)

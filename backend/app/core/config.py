@@ -7,6 +7,7 @@ This is the only module that reads the environment. Names are case-insensitive:
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
     ws_idle_timeout: Seconds = 300.0
     ws_send_timeout: Seconds = 10.0  # a client that reads nothing for this long is closed
     max_turns_per_session: int = Field(50, ge=1)
+    # Seconds an AI SDK answer (/api/ui/chat) keeps going once nobody follows it, so a
+    # reloaded page can re-attach; then it is stopped like a cancel (0: stop at once).
+    ui_chat_resume_seconds: float = Field(5.0, ge=0, le=300)
 
     # Owner and operator routes (all 404 while ADMIN_TOKEN is unset), retention, profile.
     admin_token: SecretStr | None = None
@@ -173,6 +177,21 @@ class Settings(BaseSettings):
         for network in value:
             ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        """Each entry as browsers send Origin, so CORS and the socket compare alike."""
+        normalised = []
+        for entry in value:
+            origin = "*" if entry == "*" else origin_of(entry)
+            if origin is None:
+                raise ValueError(
+                    f"{entry!r} is not an origin: use scheme://host[:port] such as "
+                    "https://site.example (no path), or *"
+                )
+            normalised.append(origin)
+        return normalised
 
     @field_validator(
         "rate_limit_questions_per_ip",
@@ -249,6 +268,32 @@ class Settings(BaseSettings):
         return self.openrouter_api_key is not None or not self.openrouter_base_url.startswith(
             OPENROUTER_BASE_URL
         )
+
+
+def origin_of(text: str) -> str | None:
+    """`text` spelled as a browser's Origin header, or None when it is not an http(s) origin.
+
+    Lower-case scheme and host (IDNA for non-ASCII names), no default port, no trailing
+    slash: `HTTPS://Site.Example:443/` is `https://site.example`.
+    """
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in ("http", "https") or not host or "@" in parts.netloc:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return None
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
 def load_settings(**overrides: object) -> Settings:

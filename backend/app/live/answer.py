@@ -20,6 +20,8 @@ class LiveAnswer:
     question: str
     frames: list[str] = field(default_factory=list)
     final: bool = False
+    # HTTP streams following it now; an AI SDK answer nobody follows is stopped.
+    watchers: int = 0
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

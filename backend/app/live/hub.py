@@ -53,6 +53,15 @@ class LiveHub:
         assert self._relay is not None, "remote answers are only found through the relay"
         return self._relay.follow(streaming, after)
 
+    async def hold(self, session_id: uuid.UUID, seconds: float) -> None:
+        """Tell other instances, for `seconds`, that this one follows `session_id`'s answer."""
+        if self._relay is not None:
+            await self._relay.hold(session_id, seconds)
+
+    async def held(self, session_id: uuid.UUID) -> bool:
+        """Whether another instance follows `session_id`'s answer (see `hold`)."""
+        return self._relay is not None and await self._relay.held(session_id)
+
     async def close(self) -> None:
         if self._relay is not None:
             await self._relay.close()

@@ -133,6 +133,21 @@ class Relay:
             if entries[-1][1].get("end") == "1":
                 return
 
+    async def hold(self, session_id: uuid.UUID, seconds: float) -> None:
+        """Say, for `seconds`, that someone on this instance follows `session_id`'s answer."""
+        try:
+            await self._client.set(f"{self._key(session_id)}:held", "1", px=round(seconds * 1000))
+        except _REDIS_ERRORS as exc:
+            logger.warning("could not mark a live answer as followed in Redis: %s", exc)
+
+    async def held(self, session_id: uuid.UUID) -> bool:
+        """Whether some instance said lately that it follows `session_id`'s answer."""
+        try:
+            return bool(await self._client.exists(f"{self._key(session_id)}:held"))
+        except _REDIS_ERRORS as exc:
+            logger.warning("could not look up a live answer's followers in Redis: %s", exc)
+            return False
+
     async def close(self) -> None:
         await self._mirrors.close(grace=2)
 

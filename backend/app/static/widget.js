@@ -444,6 +444,8 @@
       returnPending();
       const owner = `Site owner: add ${location.origin} to ALLOWED_ORIGINS on the chat server.`;
       showNotice(`This chat isn't available on this website. ${owner}`, "error");
+      ui.input.disabled = ui.send.disabled = true; // nothing asked here could be answered
+      ui.chips.hidden = true;
       console.warn(`[resume-chat] ${config.server} refused ${location.origin} (ALLOWED_ORIGINS)`);
       return;
     }

@@ -93,7 +93,7 @@ async def test_forwarded_for_counts_only_from_trusted_proxies(
 
 
 async def test_websocket_origin_must_be_allowed(make_settings: SettingsFactory) -> None:
-    settings = make_settings(allowed_origins="https://maya.example")
+    settings = make_settings(allowed_origins="HTTPS://Maya.Example:443/")  # = https://maya.example
     async with running_app(settings) as port:
         with pytest.raises(InvalidStatus) as refused:
             async with chat(port, headers={"Origin": "https://evil.example"}):

@@ -1,11 +1,29 @@
 """The WebSocket protocol as Swagger UI shows it, on a documentation-only `GET /ws`."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from app.api.errors import error_response
+from app.api.errors import ErrorBody, error_response
+from app.core.config import Settings
 
 router = APIRouter(tags=["websocket"])
+
+UPGRADE_REQUIRED = "Open /ws with a WebSocket client; /docs describes the protocol."
+
+
+def limits_paragraph(settings: Settings) -> str:
+    """The socket's limits as `settings` set them (`/openapi.json` shows the server's own)."""
+    return (
+        f"**Limits**: a question has at most {settings.max_message_chars:,} characters "
+        f"(`MAX_MESSAGE_CHARS`) and {settings.max_message_tokens:,} tokens "
+        f"(`MAX_MESSAGE_TOKENS`); a frame at most {settings.ws_max_frame_bytes:,} bytes "
+        f"(`WS_MAX_FRAME_BYTES`); {settings.max_turns_per_session:,} questions per "
+        f"conversation (`MAX_TURNS_PER_SESSION`); {settings.max_connections_per_ip:,} open "
+        f"chats per address (`MAX_CONNECTIONS_PER_IP`)."
+    )
+
 
 PROTOCOL = """\
 Open **`ws://HOST/ws`** with a WebSocket client (browsers: `new WebSocket(...)`), or
@@ -49,7 +67,9 @@ stopped reading` after `WS_SEND_TIMEOUT`, 1013 when storage is unavailable at co
 A visitor who disconnects mid-answer loses nothing: the answer is completed and stored.
 Reconnect with `?session_id=...&last_seq=N` while it streams to get the chunks after
 `seq` N, then the rest live (any instance, with Redis).
+
 """
+PROTOCOL += limits_paragraph(Settings.model_construct())
 
 
 @router.get(
@@ -57,12 +77,34 @@ Reconnect with `?session_id=...&last_seq=N` while it streams to get the chunks a
     summary="The chat WebSocket: protocol",
     description=PROTOCOL,
     status_code=426,
-    responses={426: {"description": "Use a WebSocket client for this path."}},
+    response_model=ErrorBody,
+    responses={
+        426: {
+            "description": "Use a WebSocket client for this path.",
+            "content": {
+                "application/json": {
+                    "example": {"error": {"code": "upgrade_required", "message": UPGRADE_REQUIRED}}
+                }
+            },
+        }
+    },
 )
-async def websocket_protocol() -> JSONResponse:
+async def websocket_protocol(
+    session_id: Annotated[
+        str | None,
+        Query(description="Resume this conversation (a `session` frame's `session_id`)."),
+    ] = None,
+    last_seq: Annotated[
+        str | None,
+        Query(
+            description="With `session_id`: the last chunk `seq` seen; the answer streaming "
+            "now continues after it (unreadable values replay it from the start)."
+        ),
+    ] = None,
+) -> JSONResponse:
     return error_response(
         426,
         "upgrade_required",
-        "Open /ws with a WebSocket client; /docs describes the protocol.",
+        UPGRADE_REQUIRED,
         headers={"Upgrade": "websocket", "Connection": "Upgrade"},
     )

@@ -34,7 +34,7 @@ from app.chat.protocol import (
 )
 from app.chat.service import ConversationService
 from app.chat.turns import ChatSession, Client
-from app.core.config import Settings
+from app.core.config import Settings, origin_of
 from app.core.errors import (
     AnswerInterruptedError,
     AppError,
@@ -255,10 +255,13 @@ def _describe(exc: ValidationError) -> str:
 
 
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
-    """Browsers always send Origin; other clients (curl, scripts) may not and are let in."""
+    """Browsers always send Origin; other clients (curl, scripts) may not and are let in.
+
+    `allowed` is ALLOWED_ORIGINS as settings normalised it, the same list CORS uses.
+    """
     if origin is None or "*" in allowed:
         return True
-    return origin.rstrip("/").lower() in {entry.rstrip("/").lower() for entry in allowed}
+    return origin_of(origin) in allowed
 
 
 async def _deny(websocket: WebSocket, error: AppError) -> None:

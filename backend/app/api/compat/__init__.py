@@ -1,0 +1,3 @@
+"""Chat protocols other front ends speak: the Vercel AI SDK's UI message stream and the
+OpenAI chat API, on the same service, limits, budgets and storage as the socket.
+"""

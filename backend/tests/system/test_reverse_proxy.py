@@ -1,0 +1,162 @@
+"""The app behind Debian's nginx running deploy/nginx.conf (see tests/support/nginx.py).
+
+Through the proxy: a WebSocket chat works, streamed answers arrive as they are written
+(not buffered), rate limits count the real client (TRUSTED_PROXIES), and a client that
+sends its request header too slowly is cut off by the proxy.
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from devtools.fake_llm import FakeLLM, Reply
+from tests.conftest import SettingsFactory
+from tests.support.app import running_app
+from tests.support.nginx import NGINX, Proxy, client_tls, nginx_in_front
+
+pytestmark = pytest.mark.skipif(
+    not NGINX.exists(), reason="needs Debian's nginx: apt-get install nginx"
+)
+
+TOKENS = [f"word{i} " for i in range(10)]
+TOKEN_DELAY = 0.3  # an answer takes about 3 s to write
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The proxy is under test, not storage: SQLite only."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
+
+
+@asynccontextmanager
+async def behind_nginx(make_settings: SettingsFactory, **overrides: object) -> AsyncIterator[Proxy]:
+    settings = make_settings(trusted_proxies="127.0.0.1", **overrides)
+    async with running_app(settings) as app_port, nginx_in_front(app_port) as proxy:
+        yield proxy
+
+
+def client_from(address: str) -> httpx.AsyncClient:
+    """An HTTPS client whose connections come from `address` (another loopback address)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address, verify=client_tls())
+    return httpx.AsyncClient(transport=transport, timeout=30)
+
+
+async def test_a_websocket_chat_works_through_nginx(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(tokens=["She ", "builds ", "backends."]))
+    async with (
+        behind_nginx(make_settings) as proxy,
+        connect(proxy.ws_url, ssl=client_tls()) as socket,
+    ):
+        session = json.loads(await socket.recv())
+        await socket.send(json.dumps({"type": "message", "data": "What does she do?"}))
+        frames = [json.loads(await socket.recv()) for _ in range(4)]
+    assert session["type"] == "session"
+    assert [frame["type"] for frame in frames] == ["chunk", "chunk", "chunk", "done"]
+    assert frames[-1]["data"]["content"] == "She builds backends."
+
+
+def _rest(line: str) -> bool:
+    return line.startswith("event: chunk")
+
+
+def _ui(line: str) -> bool:
+    return '"type":"text-delta"' in line
+
+
+def _openai(line: str) -> bool:
+    return '"content":"word' in line
+
+
+STREAMS: dict[str, tuple[str, dict[str, object], Callable[[str], bool]]] = {
+    "REST SSE": ("/api/chat", {"message": "Tell me more.", "stream": True}, _rest),
+    "AI SDK": (
+        "/api/ui/chat",
+        {
+            "id": "Hx9cTqLwA2mVb7Rk",
+            "messages": [
+                {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "Tell me more."}]}
+            ],
+        },
+        _ui,
+    ),
+    "OpenAI": (
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "Tell me more."}], "stream": True},
+        _openai,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(STREAMS))
+async def test_a_streamed_answer_is_not_buffered_by_nginx(
+    kind: str, make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    path, body, is_text = STREAMS[kind]
+    fake_llm.script(Reply(tokens=TOKENS, token_delay=TOKEN_DELAY))
+    async with behind_nginx(make_settings) as proxy, client_from("127.0.0.1") as http:
+        started = time.monotonic()
+        first: float | None = None
+        async with http.stream("POST", f"{proxy.url}{path}", json=body) as response:
+            async for line in response.aiter_lines():
+                if first is None and is_text(line):
+                    first = time.monotonic() - started
+        ended = time.monotonic() - started
+    assert response.status_code == 200
+    assert first is not None
+    print(f"\n{kind} via nginx: first chunk {first * 1000:.0f} ms, end {ended * 1000:.0f} ms")
+    # The model takes (len(TOKENS) - 1) * TOKEN_DELAY = 2.7 s after its first token.
+    assert ended - first >= 2.0
+
+
+async def test_rate_limits_count_the_real_client_not_the_proxy(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    question = {"message": "Hi?"}
+    async with behind_nginx(make_settings, rate_limit_questions_per_ip="2/minute") as proxy:
+        url = f"{proxy.url}/api/chat"
+        async with client_from("127.0.0.2") as first, client_from("127.0.0.3") as second:
+            spoofed = {"X-Forwarded-For": "203.0.113.9"}  # nginx appends the real peer
+            statuses = [
+                (await first.post(url, json=question, headers=spoofed)).status_code
+                for _ in range(3)
+            ]
+            other = await second.post(url, json=question)
+    assert statuses == [200, 200, 429]
+    assert other.status_code == 200
+
+
+async def test_a_client_sending_its_header_slowly_is_cut_off_by_nginx(
+    make_settings: SettingsFactory,
+) -> None:
+    async with behind_nginx(make_settings) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port, ssl=client_tls())
+        started = time.monotonic()
+        writer.write(b"GET /health HTTP/1.1\r\nHost: chat.example.com\r\n")
+
+        async def trickle() -> None:
+            """One more header line a second, never the blank line that ends the header."""
+            for index in range(30):
+                await asyncio.sleep(1)
+                writer.write(f"X-Slow-{index}: 1\r\n".encode())
+                await writer.drain()
+
+        dripping = asyncio.create_task(trickle())
+        try:
+            async with asyncio.timeout(25):
+                answer = await reader.read()
+        finally:
+            dripping.cancel()
+            writer.close()
+        cut_after = time.monotonic() - started
+    print(f"\nnginx cut a slow-header client after {cut_after:.1f} s")
+    assert answer == b""  # closed with no response
+    assert 9 <= cut_after <= 15, cut_after  # client_header_timeout 10s
