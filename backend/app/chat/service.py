@@ -285,7 +285,7 @@ class ConversationService:
         self, excerpts: ExcerptIndex, question: str, answer: Answer, sink: TurnSink
     ) -> Completion:
         answer.source = "resume_excerpt"
-        text = excerpts.answer(question, self._answers.excerpt_passages)
+        text = excerpts.answer(question, self._answers.excerpt_passages).text
         for line in text.splitlines(keepends=True):
             _record(answer, line)
             await sink.chunk(line)

@@ -27,13 +27,13 @@ JONAS_SECTIONS: list[tuple[str, list[object]]] = [
     (
         "Experience",
         [
-            ("Senior Data Analyst — Fjord Shipping AS, Oslo", "January 2021 – present"),
+            ("Senior Data Analyst — Fjord Shipping AS, Oslo", "January 2021 \u2013 present"),
             [
                 "Lead a team of three analysts covering freight, fuel and port operations.",
                 "Built the weekly freight dashboard in Power BI, used by 40 managers.",
                 "Cut report preparation from two days to two hours with Python and pandas.",
             ],
-            ("Data Analyst — Oslo Kommune, Oslo", "August 2018 – December 2020"),
+            ("Data Analyst — Oslo Kommune, Oslo", "August 2018 \u2013 December 2020"),
             [
                 "Cleaned and published 20 years of building-permit records as open data.",
                 "Automated the monthly housing report that went to the city council.",
@@ -43,8 +43,8 @@ JONAS_SECTIONS: list[tuple[str, list[object]]] = [
     (
         "Education",
         [
-            ("Master of Statistics — University of Oslo", "2016 – 2018"),
-            ("Bachelor of Economics — Norwegian School of Economics, Bergen", "2013 – 2016"),
+            ("Master of Statistics — University of Oslo", "2016 \u2013 2018"),
+            ("Bachelor of Economics — Norwegian School of Economics, Bergen", "2013 \u2013 2016"),
         ],
     ),
     (
