@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from devtools.bots import bad_answer, good_answer
 from devtools.serving import serve
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions", "/api/v1/chat/completions")
@@ -109,6 +110,10 @@ class _Completion:
         }
 
 
+# Answers a request (its JSON body) from what it asks; None leaves it to the default reply.
+Responder = Callable[[dict[str, Any]], Reply | None]
+
+
 class _AbortConnectionError(Exception):
     """Raised inside a stream so that uvicorn aborts the connection mid-body."""
 
@@ -119,11 +124,17 @@ class _HideDroppedConnections(logging.Filter):
 
 
 class FakeLLM:
-    def __init__(self, default: Reply | None = None, fault_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        default: Reply | None = None,
+        fault_rate: float = 0.0,
+        responder: Responder | None = None,
+    ) -> None:
         self.base_url = ""
         self.requests: list[RecordedRequest] = []
         self.default = default or Reply()
         self.fault_rate = fault_rate  # unscripted requests fail this often, at random
+        self.responder = responder  # unscripted requests it answers (devtools.bots)
         self.active_streams = 0
         self.cancelled_streams = 0
         self.app = Starlette(
@@ -157,7 +168,7 @@ class FakeLLM:
         if not isinstance(body, dict):
             return _error_response(HTTPStatus.BAD_REQUEST, "Request body must be a JSON object")
         self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body))
-        reply = self._queue.popleft() if self._queue else self._unscripted()
+        reply = self._queue.popleft() if self._queue else self._unscripted(body)
         if reply.status != HTTPStatus.OK:
             return _error_response(reply.status, retry_after=reply.retry_after)
         model = str(body.get("model", "fake/model")) if reply.name_model else None
@@ -168,7 +179,9 @@ class FakeLLM:
         await self._pause(reply.first_token_delay)
         return JSONResponse(completion.message(reply))
 
-    def _unscripted(self) -> Reply:
+    def _unscripted(self, body: dict[str, Any]) -> Reply:
+        if self.responder is not None and (reply := self.responder(body)) is not None:
+            return reply
         if self.fault_rate and random.random() < self.fault_rate:
             return random.choice(faults(self.default))
         return self.default
@@ -260,6 +273,19 @@ def faults(reply: Reply) -> list[Reply]:
     ]
 
 
+def answering(answer: Callable[[dict[str, Any]], str], chunk: int = 5) -> Responder:
+    """A responder streaming `answer(body)` in chunks of `chunk` characters."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        text = answer(body)
+        return Reply(tokens=[text[i : i + chunk] for i in range(0, len(text), chunk)] or [""])
+
+    return respond
+
+
+BOTS: dict[str, Responder] = {"good": answering(good_answer), "bad": answering(bad_answer)}
+
+
 def lorem_tokens(count: int) -> list[str]:
     words = LOREM.split()
     return [f"{' ' if i else ''}{words[i % len(words)]}" for i in range(count)]
@@ -277,9 +303,11 @@ def _hiding_dropped_connections() -> Iterator[None]:
 
 
 @asynccontextmanager
-async def start_fake_llm(default: Reply | None = None) -> AsyncIterator[FakeLLM]:
+async def start_fake_llm(
+    default: Reply | None = None, responder: Responder | None = None
+) -> AsyncIterator[FakeLLM]:
     """Serve a FakeLLM on a free loopback port in the running event loop."""
-    fake = FakeLLM(default)
+    fake = FakeLLM(default, responder=responder)
     with _hiding_dropped_connections():
         async with serve(fake.app, lifespan="off") as port:
             fake.base_url = f"http://127.0.0.1:{port}/v1"
@@ -297,13 +325,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-delay", type=float, default=0.02)
     parser.add_argument("--first-token-delay", type=float, default=0.3)
     parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1: random failures")
+    parser.add_argument(
+        "--bot",
+        choices=sorted(BOTS),
+        help="answer from the question: `good` keeps to the resume and its rules, `bad` "
+        "invents, obeys injections, writes poems and leaks its prompt (devtools.bots)",
+    )
     args = parser.parse_args(argv)
     default = Reply(
         tokens=lorem_tokens(args.tokens),
         token_delay=args.token_delay,
         first_token_delay=args.first_token_delay,
     )
-    fake = FakeLLM(default, args.fault_rate)
+    fake = FakeLLM(default, args.fault_rate, BOTS[args.bot] if args.bot else None)
     config = uvicorn.Config(
         fake.app, host=args.host, port=args.port, log_level="warning", lifespan="off"
     )

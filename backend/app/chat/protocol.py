@@ -55,7 +55,8 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-FinishReason = Literal["stop", "length", "cancelled", "content_filter"]
+# leak_blocked: the answer began repeating the system prompt and was replaced (leak_guard).
+FinishReason = Literal["stop", "length", "cancelled", "content_filter", "leak_blocked"]
 
 
 class DoneData(BaseModel):

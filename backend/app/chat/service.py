@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.chat.budgets import Budgets
+from app.chat.leak_guard import LEAK_BLOCKED, guard_answer
 from app.chat.prompts import (
     MESSAGE_OVERHEAD,
     REPLY_PRIMER,
@@ -271,7 +272,11 @@ class ConversationService:
         self, messages: list[dict[str, str]], answer: Answer, sink: TurnSink
     ) -> Completion:
         completion: Completion | None = None
-        async with contextlib.aclosing(self._answers.chain.stream(messages)) as stream:
+        context = self.context
+        guarded = guard_answer(
+            self._answers.chain.stream(messages), context.leak_patterns, context.leak_replacement
+        )
+        async with contextlib.aclosing(guarded) as stream:
             async for item in stream:
                 if isinstance(item, Completion):
                     completion = item
@@ -279,6 +284,8 @@ class ConversationService:
                 _record(answer, item)
                 await sink.chunk(item)
         assert completion is not None, "stream_chat always ends with a Completion"
+        if completion.finish_reason == LEAK_BLOCKED:
+            self._metrics.leak_blocked()
         return completion
 
     async def _stream_excerpts(

@@ -76,6 +76,11 @@ class Metrics:
             ["code"],
             registry=registry,
         )
+        self._leaks_blocked = Counter(
+            "resume_chat_leaks_blocked",
+            "Answers cut because they began repeating the system prompt (finish leak_blocked).",
+            registry=registry,
+        )
         for direction in ("in", "out"):
             self._tokens.labels(direction)
 
@@ -105,6 +110,9 @@ class Metrics:
 
     def refused(self, code: str) -> None:
         self._refusals.labels(code).inc()
+
+    def leak_blocked(self) -> None:
+        self._leaks_blocked.inc()
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-from app.chat.prompts import MESSAGE_OVERHEAD, system_prompt
+from app.chat.leak_guard import REPLACEMENT, LeakPatterns, process_canary
+from app.chat.prompts import MESSAGE_OVERHEAD, instructions, system_prompt
 from app.core.errors import ResumeError
 from app.llm.tokens import TokenCounter
 from app.resume.excerpts import ExcerptIndex
@@ -15,15 +16,23 @@ class ResumeContext:
     system_prompt: str
     system_tokens: int
     excerpts: ExcerptIndex | None
+    leak_patterns: LeakPatterns  # the prompt's canary and instructions, kept out of answers
+    leak_replacement: str  # what a visitor reads instead of a leak
 
     @classmethod
-    def build(cls, resume: Resume, counter: TokenCounter, *, excerpts: bool) -> "ResumeContext":
-        prompt = system_prompt(resume.owner_name, resume.text)
+    def build(
+        cls, resume: Resume, counter: TokenCounter, *, excerpts: bool, canary: str | None = None
+    ) -> "ResumeContext":
+        """`canary` defaults to this process's own (`process_canary`)."""
+        canary = process_canary() if canary is None else canary
+        prompt = system_prompt(resume.owner_name, resume.text, canary)
         return cls(
             resume=resume,
             system_prompt=prompt,
             system_tokens=counter.count(prompt) + MESSAGE_OVERHEAD,
             excerpts=ExcerptIndex.build(resume) if excerpts else None,
+            leak_patterns=LeakPatterns(canary, instructions(prompt)),
+            leak_replacement=REPLACEMENT.format(name=resume.owner_name or "the resume's owner"),
         )
 
     def check_room(
