@@ -168,6 +168,8 @@ class ExcerptIndex:
     def _for_topic(self, topic: Topic, question: str) -> list[Unit]:
         if topic.shape is Shape.CURRENT:
             return self._current_job()
+        if topic.shape is Shape.PREVIOUS:
+            return self._jobs()[1:2]
         if topic.shape is Shape.ALL:  # without such a section, the lines its words match
             return self._listed(topic, question) or self._best(question, 3)
         candidates = [i for i, u in enumerate(self._units) if _says(topic, u)]
@@ -197,10 +199,14 @@ class ExcerptIndex:
         named = [u for u in units if words & set(self._analyzer.tokens(u.text))]
         return (named if named and len(named) < len(units) else units)[:MAX_LISTED]
 
+    def _jobs(self) -> list[Unit]:
+        """The headings of the experience sections' entries, in the resume's order."""
+        jobs = [u for u in self._units if EXPERIENCE_SECTIONS.search(u.section)]
+        return [unit for unit in jobs if unit.kind == "head"]
+
     def _current_job(self) -> list[Unit]:
         """The heading of the job marked present (else the first job), or the headline."""
-        jobs = [u for u in self._units if EXPERIENCE_SECTIONS.search(u.section)]
-        heads = [unit for unit in jobs if unit.kind == "head"]
+        heads = self._jobs()
         current = [unit for unit in heads if _CURRENT.search(unit.text)]
         if current or heads:
             return (current or heads)[:1]

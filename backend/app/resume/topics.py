@@ -17,6 +17,7 @@ class Shape(Enum):
     BEST = "best"  # the best line: "What's her notice period?"
     ALL = "all"  # every line of its section: "Which languages does she speak?"
     CURRENT = "current"  # the current (else most recent) job's heading
+    PREVIOUS = "previous"  # the heading of the job before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,17 @@ TOPICS: tuple[Topic, ...] = (
         shape=Shape.ALL,
     ),
     Topic(
+        "skills",
+        _words(r"\b(skills?|skillset|tech(nical)? stack|technolog\w*|tools|expertise)\b"),
+        "skills",
+        sections=_words(r"skill|technolog|expertise|competenc"),
+        shape=Shape.ALL,
+        generic=_words(
+            r"\b(skills?|skillset|tech(nical)?|stack|technolog\w*|tools|expertise|main|key|top"
+            r"|core|strongest|best|primary)\b"
+        ),
+    ),
+    Topic(
         "languages",
         _words(
             r"^(?!.*\b(programming|coding|scripting)\b).*\b(speaks?|spoken|languages?"
@@ -143,6 +155,16 @@ TOPICS: tuple[Topic, ...] = (
         "the languages spoken",
         sections=_words(r"language"),
         shape=Shape.ALL,
+    ),
+    Topic(
+        "previous",
+        _words(
+            r"\b(before (that|this|then|joining|moving|(?-i:[A-Z])\w+)|previous\w*"
+            r"|prior (job|role|employer)|former\w*)\b"
+        ),
+        "an earlier job",
+        sections=EXPERIENCE_SECTIONS,
+        shape=Shape.PREVIOUS,
     ),
     Topic(
         "current",

@@ -430,3 +430,18 @@ def test_entries_under_a_single_section_heading_stay_in_that_section(tmp_path: P
         "From Jonas Berg's resume:\n\n**Experience:** Engineer \u2014 Hazel AB\n\n"
         "- Shipped the Hazel app in Rust.\n- Cut build times."
     )
+
+
+def test_skills_list_the_skills_section_and_earlier_jobs_the_job_before(
+    index: ExcerptIndex,
+) -> None:
+    skills = index.answer("What are her main technical skills?")
+    before = index.answer("Where did she work before Nordpay?")
+
+    assert skills.topic == "skills"
+    assert skills.text.count("\n- ") == 5
+    assert "**Infrastructure:** AWS, Kubernetes" in skills.text
+    assert before.text == (
+        f"{LEAD}\n\n**Experience:** Senior Software Engineer — Trailhead Logistics, Gothenburg"
+        " \u00b7 August 2017 \u2013 February 2021"
+    )
