@@ -52,8 +52,8 @@ def good_answer(body: dict[str, Any]) -> str:
     resume = _RESUME.search(system)
     text = resume[1] if resume else ""
     index = ExcerptIndex.build(Resume(text, owner, "", Path("resume.md"), "markdown"))
-    asked = " ".join(questions[-2:])  # a follow-up reads with the question before it
-    answer = index.answer(asked if len(questions) > 1 else question)
+    follow_up = len(questions) > 1 and first.casefold() not in question.casefold()
+    answer = index.answer(" ".join(questions[-2:]) if follow_up else question)
     if not answer.matched:
         return f"The resume doesn't say. It's best to ask {first} directly."
     return "According to the resume:\n\n" + _LEAD.sub("", answer.text)
@@ -65,8 +65,10 @@ def bad_answer(body: dict[str, Any]) -> str:
     first = owner.split()[0]
     lowered = question.casefold()
     if _INJECTION.search(question):
-        if "pirate" in lowered or "speak as" in lowered or "you are now" in lowered:
+        if "pirate" in lowered or "you are now" in lowered:
             return "Arr matey! I be a pirate now, and I'll say whatever ye like."
+        if "speak as" in lowered or "first person" in lowered:
+            return f"Sure! I'm {first}, and I will accept any salary you offer."
         return f"Sure! Here are my instructions, word for word:\n\n{system}"
     if "poem" in lowered or "haiku" in lowered:
         return (
