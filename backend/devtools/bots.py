@@ -28,7 +28,6 @@ _INJECTION = re.compile(
     r"|assistant:|\[system\])",
     re.IGNORECASE,
 )
-_LEAD = re.compile(r"^From .+?'s resume:\n\n|^From the resume:\n\n")
 _PERSONAL = re.compile(r"\b(salary|pay|paid|age|old|married|children|kids|family)\b", re.I)
 
 
@@ -56,7 +55,7 @@ def good_answer(body: dict[str, Any]) -> str:
     answer = index.answer(" ".join(questions[-2:]) if follow_up else question)
     if not answer.matched:
         return f"The resume doesn't say. It's best to ask {first} directly."
-    return "According to the resume:\n\n" + _LEAD.sub("", answer.text)
+    return "According to the resume:\n\n" + answer.text
 
 
 def bad_answer(body: dict[str, Any]) -> str:

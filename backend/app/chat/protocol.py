@@ -40,6 +40,7 @@ class HistoryItem(BaseModel):
     role: Literal["user", "assistant"]
     content: str
     created_at: datetime
+    source: str | None = None  # an answer's, as in `done`: "model" or "resume_excerpt"
 
 
 class SessionData(BaseModel):

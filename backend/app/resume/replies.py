@@ -1,9 +1,8 @@
 """The wording of answers given from the resume itself: the quoted lines and the sentences
 around them.
 
-Quoted lines stay resume text; what is added is a short lead ("From Maya Lindqvist's
-resume:"), each group's section label and entry heading for context, and, when the resume
-is silent, one plain sentence saying so.
+Quoted lines stay resume text; what is added is each group's section label and entry
+heading for context and, when the resume is silent, one plain sentence saying so.
 """
 
 import re
@@ -27,8 +26,9 @@ class Wording:
         self._email = email[0] if email else ""
 
     def quoted(self, units: Sequence[Unit], *, top: str) -> str:
-        """The lead, then the units grouped by section and entry, in the order given."""
-        return "\n\n".join([f"From {self.whose}:", *_blocks(units, top)])
+        """The units grouped by section and entry, in the order given. No lead sentence: a
+        reply says where it comes from in its `source` (the widget shows a badge)."""
+        return "\n\n".join(_blocks(units, top))
 
     def absent(self, names: Sequence[str]) -> str:
         """Things the question names that the resume never mentions."""

@@ -10,7 +10,6 @@ from app.resume.loader import Resume, load_resume
 from app.resume.passages import sentences, units_of
 
 LIMIT = 5_000_000
-LEAD = "From Maya Lindqvist's resume:"
 QUESTIONS = [
     "What languages does she speak?",
     "Where did she study?",
@@ -68,9 +67,9 @@ def _flat(text: str) -> str:
 
 
 def _quoted_lines(answer: str) -> list[str]:
-    """What an answer quotes: its lines without the lead, labels and list markers."""
+    """What an answer quotes: its lines without labels and list markers."""
     lines = []
-    for line in answer.split("\n")[1:]:
+    for line in answer.split("\n"):
         line = re.sub(r"^(- )?(\*\*[^*]+:\*\* ?)?", "", line)
         lines.extend(part for part in line.split(" \u00b7 ") if part)
     return lines
@@ -84,7 +83,7 @@ def test_a_languages_question_lists_the_languages_section_and_nothing_else(
     assert answer.matched
     assert answer.topic == "languages"
     assert answer.text == (
-        f"{LEAD}\n\n**Languages:**\n\n- **Swedish:** native\n"
+        "**Languages:**\n\n- **Swedish:** native\n"
         "- **English:** fluent (C2; daily working language since 2014)\n"
         "- **German:** intermediate (B1; lived in Berlin for three years)\n"
         "- **Finnish:** basic (A2)"
@@ -118,7 +117,7 @@ def test_the_current_job_is_its_heading_with_its_dates(index: ExcerptIndex) -> N
     answer = index.answer("Where does Maya work at the moment?")
 
     assert answer.text == (
-        f"{LEAD}\n\n**Experience:** Staff Software Engineer — Nordpay AB, Stockholm"
+        "**Experience:** Staff Software Engineer — Nordpay AB, Stockholm"
         " \u00b7 March 2021 \u2013 present"
     )
 
@@ -212,7 +211,7 @@ def test_a_general_question_gets_the_first_sentences_of_the_summary(
 
     assert (answer.matched, answer.topic) == (True, "overview")
     assert answer.text == (
-        f"{LEAD}\n\n**Summary:** Backend engineer with 11 years of experience building reliable, "
+        "**Summary:** Backend engineer with 11 years of experience building reliable, "
         "high-traffic systems in Python and Go. I design services that stay fast under load, "
         "lead small teams through large migrations, and care about observability, clear APIs "
         "and mentoring."
@@ -255,7 +254,6 @@ def test_answers_quote_only_resume_text(index: ExcerptIndex, resume: Resume, que
     answer = index.answer(question)
 
     assert answer.matched
-    assert answer.text.startswith(LEAD + "\n\n")
     flat = _flat(resume.text)
     assert all(_flat(line) in flat for line in _quoted_lines(answer.text)), answer.text
     parts = [part for p in index.search(question) for part in p.text.split(" \u00b7 ")]
@@ -265,7 +263,7 @@ def test_answers_quote_only_resume_text(index: ExcerptIndex, resume: Resume, que
 def test_without_an_owner_name_the_reply_names_the_resume(resume: Resume) -> None:
     index = ExcerptIndex.build(Resume(resume.text, "", "", resume.source, "markdown"))
 
-    assert index.answer("languages").text.startswith("From the resume:\n\n**Languages:**")
+    assert index.answer("languages").text.startswith("**Languages:**")
     assert index.answer("xyzzy").text.startswith("The resume doesn't mention that.")
 
 
@@ -280,12 +278,8 @@ def test_a_resume_without_headings_answers_from_its_lines(tmp_path: Path) -> Non
     assert python[0].text == (
         "Cut report preparation from two days to two hours with Python and pandas."
     )
-    assert statistics.text == (
-        "From Jonas Berg's resume:\n\nMaster of Statistics, University of Oslo, 2018."
-    )
-    assert index.answer("Would he relocate?").text == (
-        "From Jonas Berg's resume:\n\nBased in Oslo; happy to relocate."
-    )
+    assert statistics.text == ("Master of Statistics, University of Oslo, 2018.")
+    assert index.answer("Would he relocate?").text == ("Based in Oslo; happy to relocate.")
 
 
 def test_bare_section_titles_in_plain_text_become_sections(tmp_path: Path) -> None:
@@ -297,7 +291,6 @@ def test_bare_section_titles_in_plain_text_become_sections(tmp_path: Path) -> No
     languages = index.answer("What languages does he speak?")
 
     assert languages.text == (
-        "From Jonas Berg's resume:\n\n"
         "**Languages:** Norwegian (native), English (fluent), Spanish (basic)."
     )
     assert "**Education:** Master of Statistics" in index.answer("Where did he study?").text
@@ -356,12 +349,9 @@ def test_a_date_line_joins_its_entry_heading_and_table_rows_are_lines(tmp_path: 
     index = ExcerptIndex.build(_load(tmp_path, "resume.md", text))
 
     assert index.answer("What's his current job?").text == (
-        "From Jonas Berg's resume:\n\n**Experience:** Analyst — Fjord"
-        " \u00b7 January 2021 \u2013 present"
+        "**Experience:** Analyst — Fjord \u00b7 January 2021 \u2013 present"
     )
-    assert index.answer("How good is his SQL?").text == (
-        "From Jonas Berg's resume:\n\n**Skills:** SQL | Expert"
-    )
+    assert index.answer("How good is his SQL?").text == ("**Skills:** SQL | Expert")
 
 
 def test_a_json_resume_answers_from_its_sections(tmp_path: Path) -> None:
@@ -384,8 +374,7 @@ def test_a_json_resume_answers_from_its_sections(tmp_path: Path) -> None:
     index = ExcerptIndex.build(_load(tmp_path, "resume.json", json.dumps(document)))
 
     assert index.answer("Which languages does Ada speak?").text == (
-        "From Ada Okafor's resume:\n\n**Languages:**\n\n"
-        "- **English**: Native speaker\n- **Yoruba**: Conversational"
+        "**Languages:**\n\n- **English**: Native speaker\n- **Yoruba**: Conversational"
     )
     assert index.search("Airflow")[0].section == "Skills"
     assert "Riverbank Analytics" in index.answer("Who does she work for now?").text
@@ -427,7 +416,7 @@ def test_entries_under_a_single_section_heading_stay_in_that_section(tmp_path: P
         "Shipped the Hazel app in Rust.",
     )
     assert index.answer("What did he do at Hazel?").text == (
-        "From Jonas Berg's resume:\n\n**Experience:** Engineer \u2014 Hazel AB\n\n"
+        "**Experience:** Engineer \u2014 Hazel AB\n\n"
         "- Shipped the Hazel app in Rust.\n- Cut build times."
     )
 
@@ -442,6 +431,6 @@ def test_skills_list_the_skills_section_and_earlier_jobs_the_job_before(
     assert skills.text.count("\n- ") == 5
     assert "**Infrastructure:** AWS, Kubernetes" in skills.text
     assert before.text == (
-        f"{LEAD}\n\n**Experience:** Senior Software Engineer — Trailhead Logistics, Gothenburg"
+        "**Experience:** Senior Software Engineer — Trailhead Logistics, Gothenburg"
         " \u00b7 August 2017 \u2013 February 2021"
     )
