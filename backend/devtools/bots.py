@@ -50,7 +50,8 @@ def good_answer(body: dict[str, Any]) -> str:
         return f"Sorry, I can only answer questions about {first}'s professional background."
     resume = _RESUME.search(system)
     text = resume[1] if resume else ""
-    index = ExcerptIndex.build(Resume(text, owner, "", Path("resume.md"), "markdown"))
+    kind = "markdown" if re.search(r"^#", text, re.MULTILINE) else "text"  # PDF text: plain
+    index = ExcerptIndex.build(Resume(text, owner, "", Path("resume"), kind))
     follow_up = len(questions) > 1 and first.casefold() not in question.casefold()
     answer = index.answer(" ".join(questions[-2:]) if follow_up else question)
     if not answer.matched:
