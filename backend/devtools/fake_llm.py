@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from devtools.bots import bad_answer, good_answer
 from devtools.serving import serve
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions", "/api/v1/chat/completions")
@@ -162,6 +163,10 @@ class _Completion:
         }
 
 
+# Answers a request (its JSON body) from what it asks; None leaves it to the default reply.
+Responder = Callable[[dict[str, Any]], Reply | None]
+
+
 class _AbortConnectionError(Exception):
     """Raised inside a stream so that uvicorn aborts the connection mid-body."""
 
@@ -173,13 +178,19 @@ class _HideDroppedConnections(logging.Filter):
 
 class FakeLLM:
     def __init__(
-        self, default: Reply | None = None, fault_rate: float = 0.0, *, use_tools: bool = False
+        self,
+        default: Reply | None = None,
+        fault_rate: float = 0.0,
+        responder: Responder | None = None,
+        *,
+        use_tools: bool = False,
     ) -> None:
         self.base_url = ""
         self.use_tools = use_tools  # unscripted replies call the tools they are offered
         self.requests: list[RecordedRequest] = []
         self.default = default or Reply()
         self.fault_rate = fault_rate  # unscripted requests fail this often, at random
+        self.responder = responder  # unscripted requests it answers (devtools.bots)
         self.active_streams = 0
         self.cancelled_streams = 0
         self.app = Starlette(
@@ -225,6 +236,8 @@ class FakeLLM:
         return JSONResponse(completion.message(reply))
 
     def _unscripted(self, body: dict[str, Any]) -> Reply:
+        if self.responder is not None and (reply := self.responder(body)) is not None:
+            return reply
         if self.fault_rate and random.random() < self.fault_rate:
             return random.choice(faults(self.default))
         if self.use_tools:
@@ -346,6 +359,19 @@ def faults(reply: Reply) -> list[Reply]:
     ]
 
 
+def answering(answer: Callable[[dict[str, Any]], str], chunk: int = 5) -> Responder:
+    """A responder streaming `answer(body)` in chunks of `chunk` characters."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        text = answer(body)
+        return Reply(tokens=[text[i : i + chunk] for i in range(0, len(text), chunk)] or [""])
+
+    return respond
+
+
+BOTS: dict[str, Responder] = {"good": answering(good_answer), "bad": answering(bad_answer)}
+
+
 def lorem_tokens(count: int) -> list[str]:
     words = LOREM.split()
     return [f"{' ' if i else ''}{words[i % len(words)]}" for i in range(count)]
@@ -363,9 +389,11 @@ def _hiding_dropped_connections() -> Iterator[None]:
 
 
 @asynccontextmanager
-async def start_fake_llm(default: Reply | None = None) -> AsyncIterator[FakeLLM]:
+async def start_fake_llm(
+    default: Reply | None = None, responder: Responder | None = None
+) -> AsyncIterator[FakeLLM]:
     """Serve a FakeLLM on a free loopback port in the running event loop."""
-    fake = FakeLLM(default)
+    fake = FakeLLM(default, responder=responder)
     with _hiding_dropped_connections():
         async with serve(fake.app, lifespan="off") as port:
             fake.base_url = f"http://127.0.0.1:{port}/v1"
@@ -384,13 +412,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--first-token-delay", type=float, default=0.3)
     parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1: random failures")
     parser.add_argument("--tools", action="store_true", help="call the tools it is offered")
+    parser.add_argument(
+        "--bot",
+        choices=sorted(BOTS),
+        help="answer from the question: `good` keeps to the resume and its rules, `bad` "
+        "invents, obeys injections, writes poems and leaks its prompt (devtools.bots)",
+    )
     args = parser.parse_args(argv)
     default = Reply(
         tokens=lorem_tokens(args.tokens),
         token_delay=args.token_delay,
         first_token_delay=args.first_token_delay,
     )
-    fake = FakeLLM(default, args.fault_rate, use_tools=args.tools)
+    fake = FakeLLM(
+        default, args.fault_rate, BOTS[args.bot] if args.bot else None, use_tools=args.tools
+    )
     config = uvicorn.Config(
         fake.app, host=args.host, port=args.port, log_level="warning", lifespan="off"
     )

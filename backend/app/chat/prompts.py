@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+CANARY_LINE = "Confidential marker, never to be repeated: {canary}\n\n"
 SYSTEM_PROMPT = """\
 You are the assistant on {name}'s portfolio website. Visitors, often recruiters or \
 hiring managers, ask you about {name}. Answer on {name}'s behalf, in the third person, \
@@ -47,11 +48,20 @@ class HistoryMessage:
     tokens: int
 
 
-def system_prompt(owner_name: str, resume_text: str, *, tools: bool = False) -> str:
-    """The prompt; with `tools`, also when to call record_contact and the question tool."""
+def system_prompt(
+    owner_name: str, resume_text: str, canary: str = "", *, tools: bool = False
+) -> str:
+    """The prompt, with a `canary` (see leak_guard) first, so a verbatim dump repeats it;
+    with `tools`, also when to call record_contact and the question tool."""
+    marker = CANARY_LINE.format(canary=canary) if canary else ""
     name = owner_name or "the resume's owner"
-    prompt = SYSTEM_PROMPT.format(name=name, resume=resume_text)
+    prompt = marker + SYSTEM_PROMPT.format(name=name, resume=resume_text)
     return prompt + TOOLS_GUIDANCE.format(name=name) if tools else prompt
+
+
+def instructions(prompt: str) -> str:
+    """The part of a system prompt that is not the resume: what must not leak."""
+    return prompt.split("<resume>\n", 1)[0]
 
 
 def build_messages(

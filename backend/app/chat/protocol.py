@@ -40,6 +40,7 @@ class HistoryItem(BaseModel):
     role: Literal["user", "assistant"]
     content: str
     created_at: datetime
+    source: str | None = None  # an answer's, as in `done`: "model" or "resume_excerpt"
 
 
 class SessionData(BaseModel):
@@ -55,7 +56,8 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-FinishReason = Literal["stop", "length", "cancelled", "content_filter"]
+# leak_blocked: the answer began repeating the system prompt and was replaced (leak_guard).
+FinishReason = Literal["stop", "length", "cancelled", "content_filter", "leak_blocked"]
 
 
 class DoneData(BaseModel):

@@ -40,6 +40,7 @@ class StoredMessage:
     content: str
     tokens: int | None
     created_at: datetime
+    source: str | None = None  # an answer's: "model" or "resume_excerpt"
 
 
 class ConversationRepository:
@@ -178,7 +179,7 @@ def _create(counters: int) -> Executable:
 def _recent(limit: int) -> Executable:
     table = MESSAGES.c
     return (
-        select(table.role, table.content, table.tokens, table.created_at)
+        select(table.role, table.content, table.tokens, table.created_at, table.source)
         .where(table.conversation_id == bindparam("conversation"), table.content != "")
         .order_by(table.id.desc())
         .limit(limit)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.chat.budgets import Budgets
+from app.chat.leak_guard import LEAK_BLOCKED, guard_answer
 from app.chat.prompts import (
     MESSAGE_OVERHEAD,
     REPLY_PRIMER,
@@ -268,7 +269,9 @@ class ConversationService:
         completion: Completion | None = None
         tools = self._answers.tools
         answers = tools.stream(messages, chat_id) if tools else self._answers.chain.stream(messages)
-        async with contextlib.aclosing(answers) as stream:
+        context = self.context
+        guarded = guard_answer(answers, context.leak_patterns, context.leak_replacement)
+        async with contextlib.aclosing(guarded) as stream:
             async for item in stream:
                 if isinstance(item, Completion):
                     completion = item
@@ -276,17 +279,19 @@ class ConversationService:
                 _record(answer, item)
                 await sink.chunk(item)
         assert completion is not None, "stream_chat always ends with a Completion"
+        if completion.finish_reason == LEAK_BLOCKED:
+            self._metrics.leak_blocked()
         return completion
 
     async def _stream_excerpts(
         self, excerpts: ExcerptIndex, question: str, answer: Answer, sink: TurnSink
     ) -> Completion:
         answer.source = "resume_excerpt"
-        text = excerpts.answer(question, self._answers.excerpt_passages)
-        for line in text.splitlines(keepends=True):
+        reply = excerpts.answer(question, self._answers.excerpt_passages)
+        for line in reply.text.splitlines(keepends=True):
             _record(answer, line)
             await sink.chunk(line)
-        if self._answers.gaps is not None and not excerpts.matches(question):
+        if self._answers.gaps is not None and not reply.matched:
             await self._answers.gaps.record_gap(question)
         return Completion("stop", TokenUsage(0, 0), None)
 

@@ -54,7 +54,9 @@ class MessageStore:
         if not found:
             return None
         return [
-            HistoryItem(role=row.role, content=row.content, created_at=row.created_at)
+            HistoryItem(
+                role=row.role, content=row.content, created_at=row.created_at, source=row.source
+            )
             for row in rows
         ]
 

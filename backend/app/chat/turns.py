@@ -87,4 +87,4 @@ class Answer:
         if self.finish_reason is not None:
             return self.finish_reason
         reported = self.completion.finish_reason if self.completion else "stop"
-        return reported if reported in ("length", "content_filter") else "stop"
+        return reported if reported in ("length", "content_filter", "leak_blocked") else "stop"

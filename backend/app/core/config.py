@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     llm_completion_price_per_mtok: float = Field(0.60, ge=0)
     greeting: str = ""
     starter_questions: Annotated[list[str], NoDecode] = []
+    # `resume-chat eval`: a model (same provider) that rules on answers the rules only
+    # suspect, such as a possible invention; empty: the rules decide alone.
+    eval_judge_model: str = ""
 
     # Leads, unanswered questions and notifications (docs/leads.md).
     # "auto" offers the model its tools (record_contact, record_unanswered_question); a

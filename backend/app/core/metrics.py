@@ -89,6 +89,11 @@ class Metrics:
             registry=registry,
             buckets=LATENCY_BUCKETS,
         )
+        self._leaks_blocked = Counter(
+            "resume_chat_leaks_blocked",
+            "Answers cut because they began repeating the system prompt (finish leak_blocked).",
+            registry=registry,
+        )
         for direction in ("in", "out"):
             self._tokens.labels(direction)
 
@@ -123,6 +128,9 @@ class Metrics:
         self._notifications.labels(channel, outcome).inc()
         if latency_s is not None:
             self._notification_latency.observe(latency_s)
+
+    def leak_blocked(self) -> None:
+        self._leaks_blocked.inc()
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.chat.prompts import MESSAGE_OVERHEAD, system_prompt
+from app.chat.leak_guard import REPLACEMENT, LeakPatterns, process_canary
+from app.chat.prompts import MESSAGE_OVERHEAD, instructions, system_prompt
 from app.core.errors import ResumeError
 from app.llm.tokens import TokenCounter
 from app.resume.excerpts import ExcerptIndex
@@ -18,6 +19,8 @@ class ResumeContext:
     system_prompt: str
     system_tokens: int
     excerpts: ExcerptIndex | None
+    leak_patterns: LeakPatterns  # the prompt's canary and instructions, kept out of answers
+    leak_replacement: str  # what a visitor reads instead of a leak
     tools: Sequence[dict[str, Any]] = ()
 
     @classmethod
@@ -28,10 +31,13 @@ class ResumeContext:
         *,
         excerpts: bool,
         tools: Sequence[dict[str, Any]] = (),
+        canary: str | None = None,
     ) -> "ResumeContext":
         """With `tools` (OpenAI `tools` entries) the prompt says when to call them, and
-        `system_tokens` counts their definitions too, since every request carries them."""
-        prompt = system_prompt(resume.owner_name, resume.text, tools=bool(tools))
+        `system_tokens` counts their definitions too, since every request carries them.
+        `canary` defaults to this process's own (`process_canary`)."""
+        canary = process_canary() if canary is None else canary
+        prompt = system_prompt(resume.owner_name, resume.text, canary, tools=bool(tools))
         tool_tokens = counter.count(json.dumps(list(tools))) if tools else 0
         return cls(
             resume=resume,
@@ -39,6 +45,8 @@ class ResumeContext:
             system_tokens=counter.count(prompt) + MESSAGE_OVERHEAD + tool_tokens,
             excerpts=ExcerptIndex.build(resume) if excerpts else None,
             tools=tools,
+            leak_patterns=LeakPatterns(canary, instructions(prompt)),
+            leak_replacement=REPLACEMENT.format(name=resume.owner_name or "the resume's owner"),
         )
 
     def check_room(

@@ -1,12 +1,16 @@
-"""Answer from the resume itself when no model can: its passages that best match the question.
+"""Answer from the resume itself when no model can: the lines that answer the question.
 
-A passage is a whole short section, or one paragraph or bullet of a longer one, ranked by BM25
-over stemmed words. Its text is verbatim resume text; a bullet under an entry (a job, a degree)
-is preceded by the entry's heading lines, each verbatim, joined by a newline.
+The resume is cut into bullets, sentences, table rows and entry headings (`passages`).
+A question recruiters often ask (remote work, sponsorship, notice, current role...) is
+answered by the lines that speak to it (`topics`), or by saying the resume is silent;
+any other question by the lines that best match its words (BM25 over stemmed words, each
+line indexed with its section title, its entry's heading and words visitors use for that
+kind of section). `answer()` says whether anything matched, so callers can count the
+questions the resume could not answer.
 """
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import bm25s  # type: ignore[import-untyped]
@@ -14,71 +18,66 @@ import Stemmer  # type: ignore[import-not-found]
 from bm25s.stopwords import STOPWORDS_EN_PLUS  # type: ignore[import-untyped]
 
 from app.resume.loader import Resume
+from app.resume.passages import Unit, units_of
+from app.resume.replies import Wording
+from app.resume.topics import (
+    EXPERIENCE_SECTIONS,
+    OVERVIEW_SECTIONS,
+    Shape,
+    Topic,
+    asks_overview,
+    pronoun,
+    topics_of,
+)
 
-MAX_SECTION_CHARS = 600
-MAX_PARENT_CHARS = 200
-
-_OFFLINE = (
-    "The assistant is offline right now, so here are the parts of {whose} that best match "
-    "your question:"
-)
-_NO_MATCH = (
-    "The assistant is offline right now, and no part of {whose} matches that question. "
-    "Try asking about experience, skills, education or languages."
-)
-_OVERVIEW = (
-    "The assistant is offline right now, and no part of {whose} matches that question "
-    "directly, so here is how it introduces them:"
-)
-_OVERVIEW_SECTIONS = ("summary", "about", "about me", "profile", "overview", "introduction")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)[\s#]*$")
-_BULLET = re.compile(r"^\s*(?:[-*+\u2022\u25aa\u2023\u25e6\u00b7]|\d{1,2}[.)])\s+")
+MAX_LISTED = 8  # lines of a section listed whole ("Which languages does she speak?")
+CLOSE_SCORE = 0.5  # other lines shown with the best one score at least this share of it
 _WORD = re.compile(r"\w\w+")
-# Question filler ("has she used X?", "does she know X?") that matches the wrong passages.
+_CURRENT = re.compile(r"\b(present|current|now|today|ongoing)\b", re.IGNORECASE)
+# A name in a question: capitalised words ("Ruby on Rails", "Google Cloud"), not its first.
+_NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w+#.-]*(?:(?: (?:on|of|&|for))? [A-Z][\w+#.-]*)*")
+# Question filler ("has she used X?", "does she know X?") that matches the wrong lines.
 _FILLER = {"tell", "please", "could", "would", "also", "ever", "like", "know", "knows"}
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | _FILLER | {"use", "used", "uses", "using"}
 # Words a visitor uses for a section that the section itself rarely contains ("where did she
-# study?" for Education). They are indexed with the section's passages, never shown.
+# study?" for Education). They are indexed with the section's lines, never shown.
 _SECTION_CUES: tuple[tuple[str, str], ...] = (
     ("language languages", "speak speaks spoken fluent fluency native tongue"),
     ("education academic studies qualifications", "study studied university degree school"),
     ("experience employment work career", "work worked job jobs employer companies career"),
-    ("skills expertise technologies competencies", "skills technologies tools stack expertise"),
+    (
+        "skills expertise technologies competencies",
+        "skills technologies tools stack expertise programming frameworks",
+    ),
     ("projects portfolio", "projects built open source"),
     ("certifications certificates licenses", "certified certificate certifications"),
     ("interests hobbies activities", "hobbies interests enjoy free time"),
     ("summary profile about objective", "summary about background overview"),
     ("contact", "contact email phone reach location based lives"),
-)
-# Bare section titles that start a section in text without Markdown headings (PDF, plain text).
-_BARE_TITLES = frozenset(
-    {"summary", "profile", "about", "experience", "work experience", "employment", "education"}
-    | {"skills", "projects", "languages", "certifications", "certificates", "interests"}
+    ("availability", "notice start available join"),
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Passage:
     section: str
+    head: str  # the entry's heading lines ("" when the line is not under an entry)
     text: str
     score: float
 
 
 @dataclass(frozen=True, slots=True)
-class _Piece:
-    """A passage before scoring: `head` is its entry's heading lines ("" if none)."""
+class ExcerptAnswer:
+    """The reply, and whether the resume answered: `matched` is False when nothing in it
+    speaks to the question (a topic it is silent on, or no line matching at all)."""
 
-    section: str
-    head: str
-    body: str
-
-    @property
-    def text(self) -> str:
-        return f"{self.head}\n{self.body}" if self.head else self.body
+    text: str
+    matched: bool
+    topic: str | None  # the recruiter topic recognised ("salary", "visa", ...), if any
 
 
 class _Analyzer:
-    """Lower-cased, stop-word-free, Snowball-stemmed words; the same for passages and questions."""
+    """Lower-cased, stop-word-free, Snowball-stemmed words; the same for lines and questions."""
 
     def __init__(self) -> None:
         self._stemmer = Stemmer.Stemmer("english")
@@ -91,176 +90,159 @@ class _Analyzer:
 
 
 class ExcerptIndex:
-    def __init__(self, resume: Resume, pieces: list[_Piece], analyzer: _Analyzer) -> None:
+    def __init__(self, resume: Resume, units: list[Unit], analyzer: _Analyzer) -> None:
         self._resume = resume
-        self._pieces = pieces
+        self._units = units
         self._analyzer = analyzer
         self._ignored = frozenset(_WORD.findall(resume.owner_name.casefold()))
-        owner = resume.owner_name
-        corpus = [analyzer.tokens(_indexed_text(p, owner, analyzer)) for p in pieces]
+        self._top = next((u.section for u in units if u.section in ("", resume.owner_name)), "")
+        self._wording = Wording(resume.owner_name, resume.text)
+        corpus = [analyzer.tokens(self._indexed_text(unit)) for unit in units]
         self._vocabulary = {token for tokens in corpus for token in tokens}
         self._bm25 = bm25s.BM25()
-        if self._vocabulary:  # bm25s divides by the mean passage length
+        if self._vocabulary:  # bm25s divides by the mean line length
             self._bm25.index(corpus, show_progress=False)
 
     @classmethod
     def build(cls, resume: Resume) -> "ExcerptIndex":
-        return cls(resume, list(_pieces_of(resume.text)), _Analyzer())
+        units = units_of(resume.text, markdown=resume.format not in ("pdf", "text"))
+        return cls(resume, units, _Analyzer())
 
     def search(self, question: str, limit: int = 3) -> list[Passage]:
-        """The best `limit` passages for `question`, best first; only those that match at all."""
-        return [
-            Passage(self._pieces[i].section, self._pieces[i].text, score)
-            for i, score in self._ranked(question, limit)
+        """The `limit` lines that best match the question's words, best first; only matches."""
+        scores = self._scores(question)
+        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        return [self._passage(i, scores[i]) for i in ranked[:limit] if scores[i] > 0]
+
+    def answer(self, question: str, limit: int = 3) -> ExcerptAnswer:
+        """The lines that answer `question` (at most `limit` for a question of no known
+        topic), under their section and entry, or a sentence saying the resume is silent."""
+        named, absent = self._names(question)
+        topics = topics_of(question)
+        if topics:
+            picked = [unit for topic in topics for unit in self._for_topic(topic, question)]
+            if picked:
+                return self._reply(_unique(picked), absent, topics[0].name)
+            text = self._wording.not_covered(topics[0])
+            return ExcerptAnswer(text, matched=False, topic=topics[0].name)
+        if named and len(absent) == len(named):  # "Has she worked at Google?"
+            return ExcerptAnswer(self._wording.absent(absent), matched=False, topic=None)
+        summary = self._summary()
+        if asks_overview(question) and summary:
+            return self._reply(summary, absent, "overview")
+        if picked := self._best(question, limit):
+            return self._reply(picked, absent, None)
+        text = self._wording.unmatched(summary, pronoun(question), top=self._top)
+        return ExcerptAnswer(text, matched=False, topic=None)
+
+    def _reply(self, units: Sequence[Unit], absent: list[str], topic: str | None) -> ExcerptAnswer:
+        text = self._wording.quoted(units, top=self._top)
+        if absent:
+            text = f"{text}\n\n{self._wording.absent(absent)}"
+        return ExcerptAnswer(text, matched=True, topic=topic)
+
+    def _best(self, question: str, limit: int) -> list[Unit]:
+        """The best-matching line and those close to it; an entry heading only when none of
+        the entry's own lines is among them (it is shown above them anyway)."""
+        scores = self._scores(question)
+        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        best = scores[ranked[0]] if ranked else 0.0
+        close = [self._units[i] for i in ranked if best > 0 and scores[i] >= CLOSE_SCORE * best]
+        lines = {unit.entry for unit in close if unit.kind != "head"}
+        return [u for u in close if u.kind != "head" or u.entry not in lines][: max(limit, 0)]
+
+    def _names(self, question: str) -> tuple[list[str], list[str]]:
+        """Names in the question, and those the resume never mentions (any word missing)."""
+        names = [
+            name
+            for name in _NAME.findall(question)
+            if not set(_WORD.findall(name.casefold())) <= self._ignored
         ]
-
-    def matches(self, question: str) -> bool:
-        """Whether any passage matches `question` (else `answer` falls back to an overview)."""
-        return bool(self._ranked(question, 1))
-
-    def answer(self, question: str, limit: int = 3) -> str:
-        """One fixed sentence, then the passages under their section labels, best first.
-
-        Passages of one entry (a job, say) share a block that shows the entry's head once, and
-        a label is not repeated for consecutive blocks of one section.
-        """
-        whose = f"{self._resume.owner_name}'s resume" if self._resume.owner_name else "the resume"
-        ranked = self._ranked(question, limit)
-        opening = _OFFLINE
-        if not ranked:  # a general question ("What does she do?"): the resume's introduction
-            ranked, opening = self._overview(), _OVERVIEW
-        if not ranked:
-            return _NO_MATCH.format(whose=whose)
-        groups: dict[tuple[str, str], list[str]] = {}
-        for i, _ in ranked:
-            piece = self._pieces[i]
-            groups.setdefault((piece.section, piece.head), []).append(piece.body)
-        blocks, shown = [opening.format(whose=whose)], ""
-        for (section, head), bodies in groups.items():
-            text = "\n".join([head, *bodies]) if head else "\n\n".join(bodies)
-            blocks.append(f"**{section}**\n\n{text}" if section and section != shown else text)
-            shown = section
-        return "\n\n".join(blocks)
-
-    def _overview(self) -> list[tuple[int, float]]:
-        """The summary section's passages, or else the resume's first passage."""
-        named = [
-            (i, 0.0)
-            for i, piece in enumerate(self._pieces)
-            if piece.section.lower() in _OVERVIEW_SECTIONS
+        absent = [
+            name
+            for name in names
+            if any(t not in self._vocabulary for t in self._analyzer.tokens(name, self._ignored))
         ]
-        return named or [(0, 0.0)] if self._pieces else []
+        return names, absent
 
-    def _ranked(self, question: str, limit: int) -> list[tuple[int, float]]:
+    def _for_topic(self, topic: Topic, question: str) -> list[Unit]:
+        if topic.shape is Shape.CURRENT:
+            return self._current_job()
+        if topic.shape is Shape.PREVIOUS:
+            return self._jobs()[1:2]
+        if topic.shape is Shape.ALL:  # without such a section, the lines its words match
+            return self._listed(topic, question) or self._best(question, 3)
+        candidates = [i for i, u in enumerate(self._units) if _says(topic, u)]
+        if topic.top_first and any(self._units[i].section == self._top for i in candidates):
+            candidates = [i for i in candidates if self._units[i].section == self._top]
+        scores = self._scores(question)
+
+        def rank(i: int) -> tuple[int, int, float, int]:
+            unit = self._units[i]
+            preferred = sum(bool(pattern.search(unit.text)) for pattern in topic.prefer)
+            top = topic.top_first and unit.section == self._top
+            return (-int(top), -preferred, -scores[i], i)
+
+        return [self._units[i] for i in sorted(candidates, key=rank)[: topic.most]]
+
+    def _listed(self, topic: Topic, question: str) -> list[Unit]:
+        """A section's lines (its entries' headings when it has entries), narrowed to those
+        naming what the question names ("Does she speak French?")."""
+        sections = topic.sections
+        units = [u for u in self._units if sections is not None and sections.search(u.section)]
+        if any(unit.kind == "head" for unit in units):
+            units = [unit for unit in units if unit.kind == "head"]
+        if not units and topic.answers is not None:
+            units = [unit for unit in self._units if _says(topic, unit)]
+        generic = topic.generic or topic.asks
+        words = set(self._analyzer.tokens(generic.sub(" ", question), self._ignored))
+        named = [u for u in units if words & set(self._analyzer.tokens(u.text))]
+        return (named if named and len(named) < len(units) else units)[:MAX_LISTED]
+
+    def _jobs(self) -> list[Unit]:
+        """The headings of the experience sections' entries, in the resume's order."""
+        jobs = [u for u in self._units if EXPERIENCE_SECTIONS.search(u.section)]
+        return [unit for unit in jobs if unit.kind == "head"]
+
+    def _current_job(self) -> list[Unit]:
+        """The heading of the job marked present (else the first job), or the headline."""
+        heads = self._jobs()
+        current = [unit for unit in heads if _CURRENT.search(unit.text)]
+        if current or heads:
+            return (current or heads)[:1]
+        headline = self._resume.headline
+        return [u for u in self._units if headline and u.text == headline][:1]
+
+    def _summary(self) -> list[Unit]:
+        """The first two sentences of the resume's own summary, if it has one."""
+        units = [u for u in self._units if OVERVIEW_SECTIONS.search(u.section)]
+        return units[:2]
+
+    def _scores(self, question: str) -> list[float]:
         tokens = self._analyzer.tokens(question, self._ignored)
         tokens = [token for token in tokens if token in self._vocabulary]
-        if not tokens or limit < 1:
-            return []
-        scores = [float(score) for score in self._bm25.get_scores(tokens)]
-        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        return [(i, scores[i]) for i in ranked[:limit] if scores[i] > 0]
+        if not tokens:
+            return [0.0] * len(self._units)
+        return [float(score) for score in self._bm25.get_scores(tokens)]
+
+    def _passage(self, index: int, score: float) -> Passage:
+        unit = self._units[index]
+        return Passage(unit.section, unit.head, unit.text, score)
+
+    def _indexed_text(self, unit: Unit) -> str:
+        """The line with its section title, entry heading and the words visitors use for
+        that kind of section."""
+        title = "contact" if unit.section == self._top else unit.section
+        heading = set(self._analyzer.tokens(title))
+        cues = [
+            cue for triggers, cue in _SECTION_CUES if heading & set(self._analyzer.tokens(triggers))
+        ]
+        return "\n".join([title, *cues, unit.head, unit.text])
 
 
-def _indexed_text(piece: _Piece, owner: str, analyzer: _Analyzer) -> str:
-    """The piece with its section title and the words visitors use for that kind of section."""
-    title = "contact" if owner and piece.section == owner else piece.section
-    heading = set(analyzer.tokens(title))
-    cues = [cue for triggers, cue in _SECTION_CUES if heading & set(analyzer.tokens(triggers))]
-    return "\n".join([piece.section, *cues, piece.text])
+def _says(topic: Topic, unit: Unit) -> bool:
+    return topic.answers is not None and bool(topic.answers.search(unit.text))
 
 
-def _pieces_of(text: str) -> Iterator[_Piece]:
-    for title, lines in _sections(text.split("\n")):
-        body = "\n".join(lines).strip("\n")
-        if title and body and len(body) <= MAX_SECTION_CHARS:
-            yield _Piece(title, "", body)
-        elif body:
-            yield from (_Piece(title, head, piece) for head, piece in _split(body.split("\n")))
-
-
-def _sections(lines: list[str]) -> Iterator[tuple[str, list[str]]]:
-    """(title, lines) split at section headings: the shallowest after the first (the name)."""
-    levels = [len(m[1]) for line in lines if (m := _HEADING.match(line))]
-    level = min(levels[1:] or levels or [0])
-    title, body = "", []
-    for line in lines:
-        if (heading := _section_title(line, level)) is None:
-            body.append(line)
-        else:
-            yield title, body
-            title, body = heading, []
-    yield title, body
-
-
-def _section_title(line: str, level: int) -> str | None:
-    if match := _HEADING.match(line):
-        return _plain(match[2]) if len(match[1]) <= level else None
-    if not level and _plain(line).casefold() in _BARE_TITLES:
-        return _plain(line)
-    return None
-
-
-def _plain(title: str) -> str:
-    return title.strip().strip("*_`").rstrip(":").strip()
-
-
-def _split(lines: list[str]) -> Iterator[tuple[str, str]]:
-    """Paragraphs and bullets of a long section, each with its entry's head ("" if none).
-
-    An entry's head is its heading block or, in text without headings, a short paragraph that
-    introduces a list; it is a passage of its own only when nothing under it is.
-    """
-    head = ""
-    in_entry = pending = False
-    for lead, items in _blocks(lines):
-        if lead and (_HEADING.match(lead[0]) or not in_entry):
-            if pending:
-                yield "", head
-            head, in_entry, pending = "\n".join(lead), bool(_HEADING.match(lead[0])), True
-            if not in_entry and len(head) > MAX_PARENT_CHARS:
-                yield from (("", chunk) for chunk in _chunks(lead))
-                head, pending = "", False
-        elif lead:
-            yield from ((head, chunk) for chunk in _chunks(lead))
-            pending = False
-        for item in items:
-            yield head, "\n".join(item)
-            pending = False
-    if pending:
-        yield "", head
-
-
-def _blocks(lines: list[str]) -> Iterator[tuple[list[str], list[list[str]]]]:
-    """Runs of lines between blank lines and headings, as (lead lines, bullet items)."""
-    block: list[str] = []
-    for line in [*lines, ""]:
-        if (not line.strip() or _HEADING.match(line)) and block:
-            yield _split_items(block)
-            block = []
-        if line.strip():
-            block.append(line)
-
-
-def _split_items(block: list[str]) -> tuple[list[str], list[list[str]]]:
-    lead: list[str] = []
-    items: list[list[str]] = []
-    for line in block:
-        if _BULLET.match(line):
-            items.append([line])
-        elif items:
-            items[-1].append(line)
-        else:
-            lead.append(line)
-    return lead, items
-
-
-def _chunks(lines: Sequence[str]) -> Iterator[str]:
-    """A paragraph too long for one passage, as runs of whole lines."""
-    run: list[str] = []
-    for line in lines:
-        if run and len("\n".join([*run, line])) > MAX_SECTION_CHARS:
-            yield "\n".join(run)
-            run = []
-        run.append(line)
-    if run:
-        yield "\n".join(run)
+def _unique(units: list[Unit]) -> list[Unit]:
+    return list(dict.fromkeys(units))

@@ -575,9 +575,7 @@
     const turn = state.turn;
     if (typeof data.content === "string") turn.text = data.content;
     renderMarkdown(turn.body, turn.text);
-    if (data.source === "resume_excerpt") {
-      turn.bot.prepend(h("span", { class: "badge", text: "From the resume" }));
-    }
+    if (data.source === "resume_excerpt") markExcerpt(turn.bot);
     if (data.finish_reason === "cancelled") {
       addMeta(turn.bot, turn.text ? "Stopped." : "Stopped before any answer was written.");
     }
@@ -656,7 +654,19 @@
 
   function renderHistory(history) {
     ui.messages.replaceChildren();
-    for (const item of history) addMessage(item.role === "user" ? "user" : "bot", item.content);
+    for (const item of history) {
+      const bubble = addMessage(item.role === "user" ? "user" : "bot", item.content);
+      if (item.source === "resume_excerpt") markExcerpt(bubble);
+    }
+  }
+
+  /** An answer quoted from the resume: its badge, and the one offline note at the top. */
+  function markExcerpt(bubble) {
+    bubble.prepend(h("span", { class: "badge", text: "From the resume" }));
+    if (!ui.note.hidden) return;
+    ui.note.textContent =
+      "The AI assistant is offline, so answers are quoted straight from the resume.";
+    ui.note.hidden = false;
   }
 
   function addMessage(role, text) {
@@ -730,6 +740,7 @@
     let item = null;
     let code = null;
     let blank = false;
+    let hardBreak = false;
     for (const line of source.replace(/\r\n?/g, "\n").split("\n")) {
       if (code) {
         if (/^\s*```/.test(line)) code = null;
@@ -763,10 +774,13 @@
         appendInline(item, line.trim());
       } else {
         list = item = null;
-        if (para) para.append(h("br"));
+        // A line break inside a paragraph is a space, as in Markdown; two trailing spaces
+        // or a backslash make it a hard break.
+        if (para) para.append(hardBreak ? h("br") : " ");
         else para = target.appendChild(h("p"));
-        appendInline(para, line.trim());
+        appendInline(para, line.trim().replace(/\\$/, ""));
       }
+      hardBreak = / {2,}$|\\$/.test(line);
       blank = false;
     }
   }

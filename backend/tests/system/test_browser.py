@@ -562,3 +562,42 @@ async def test_leave_your_contact_with_the_keyboard(
     )
     assert lead["source"] == "form"
     assert fake_llm.requests == []
+
+
+async def test_offline_answers_carry_one_marker_and_keep_their_badge_after_a_reload(
+    page: Page, make_settings: SettingsFactory, screenshots: Path
+) -> None:
+    offline = {"openrouter_api_key": None, "openrouter_base_url": OPENROUTER_BASE_URL}
+    badges = page.locator(".messages .msg.bot .badge")
+    async with chat_page(page, make_settings, **offline):
+        await ask(page, "Is she open to remote work?")
+        await expect(badges).to_have_count(1)
+        await ask(page, "xyzzy plugh")
+        await expect(badges).to_have_count(2)
+        first, second = answers(page).nth(0), answers(page).nth(1)
+        await expect(first).to_contain_text("Stockholm, Sweden (open to remote)")
+        await expect(second).to_contain_text(
+            "Maya Lindqvist's resume doesn't mention that. Here is Maya's own summary:"
+        )
+        await expect(page.get_by_text(re.compile("offline", re.IGNORECASE))).to_have_count(1)
+        await expect(page.locator(".note")).to_be_visible()
+        await page.screenshot(path=screenshots / "page-offline.png")
+
+        await page.reload()
+        await expect(answers(page)).to_have_count(2)
+        await expect(badges).to_have_count(2)
+        await expect(page.locator(".messages .msg.user + .msg.bot .badge")).to_have_count(2)
+        await expect(page.get_by_text(re.compile("offline", re.IGNORECASE))).to_have_count(1)
+
+
+async def test_a_soft_line_break_reads_as_a_space(
+    page: Page, make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(tokens=["Maya builds\nreliable ", "systems.  \nIn Go\\\nand Python."]))
+    async with chat_page(page, make_settings):
+        await ask(page, "What does she build?")
+        await expect(answers(page)).to_contain_text("and Python.")
+        paragraph = answers(page).locator("p")
+        await expect(paragraph).to_have_count(1)
+        await expect(paragraph.locator("br")).to_have_count(2)
+        assert await paragraph.inner_text() == "Maya builds reliable systems.\nIn Go\nand Python."

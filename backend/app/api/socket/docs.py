@@ -48,7 +48,8 @@ Open **`ws://HOST/ws`** with a WebSocket client (browsers: `new WebSocket(...)`)
 3. then exactly one `done`: `{"type": "done", "data": {"content": "Maya is a backend engineer.",
    "finish_reason": "stop", "usage": {"prompt_tokens": 1254, "completion_tokens": 7,
    "total_tokens": 1261}, "model": "openai/gpt-4o-mini", "latency_ms": 812, "source": "model"}}`
-   (`finish_reason`: `stop`, `length`, `content_filter` or `cancelled`; `source`:
+   (`finish_reason`: `stop`, `length`, `content_filter`, `cancelled`, or `leak_blocked` when
+   the answer began repeating the system prompt and was replaced by a sentence; `source`:
    `model`, or `resume_excerpt` when no model could answer and the reply quotes the resume)
 4. or one `error`: `{"type": "error", "data": {"code": "rate_limited", "message": "Please wait
    42 seconds.", "retry_after": 42}}`
