@@ -398,6 +398,8 @@ def http_date(delta: timedelta) -> str:
         ("", None),
         (None, None),
     ],
+    # Fixed ids: the date differs by the second, and xdist's workers must collect alike.
+    ids=["fraction", "seconds", "negative", "past-date", "word", "empty", "absent"],
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
