@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import uvloop
 from procs import child, clean_env, free_port, postgres_database, wait_http
@@ -69,12 +70,21 @@ async def _measure_llm(args: argparse.Namespace, fake: list[str], port: int, log
             before, clock = cpu_s(), time.perf_counter()
             await asyncio.gather(*(answer() for _ in range(args.answers)))
             spent, wall = cpu_s() - before, time.perf_counter() - clock
-            pooled = len(getattr(http._transport, "_pool").connections)  # noqa: B009
+            pooled = _pooled(http)
     return (
         f"llm: {args.answers} answers, {args.concurrency} at once: "
         f"{1000 * spent / args.answers:.2f} ms CPU per answer, {wall:.1f} s, "
         f"{pooled} pooled connection(s) at the end"
     )
+
+
+def _pooled(http: Any) -> int:
+    """Idle connections kept for reuse, whichever transport the client has."""
+    transport = http._transport
+    if hasattr(transport, "_pool"):  # httpx's own (httpcore)
+        return len(transport._pool.connections)
+    session = transport._session  # app.llm.transport.AiohttpTransport
+    return sum(len(idle) for idle in session.connector._conns.values()) if session else 0
 
 
 async def measure_db(args: argparse.Namespace) -> str:

@@ -69,6 +69,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    peer: str = ""  # the client's address and port: the same for requests on one connection
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ class FakeLLM:
             body = None
         if not isinstance(body, dict):
             return _error_response(HTTPStatus.BAD_REQUEST, "Request body must be a JSON object")
-        self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body))
+        peer = f"{request.client.host}:{request.client.port}" if request.client else ""
+        self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body, peer))
         reply = self._queue.popleft() if self._queue else self._unscripted()
         if reply.status != HTTPStatus.OK:
             return _error_response(reply.status, retry_after=reply.retry_after)

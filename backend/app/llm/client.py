@@ -34,15 +34,11 @@ from app.llm.sse import (
     drain,
     require_event_stream,
 )
+from app.llm.transport import AiohttpTransport
 
 logger = get_logger(__name__)
 
 ChatMessage = Mapping[str, str]
-# Connections kept open between answers (no new TCP and TLS handshake per question).
-# httpcore's pool scans its connections on every request, in O(idle x all), and only keeps
-# idle ones while it holds at most this many in all: beyond a few dozen streams at once,
-# reconnecting costs less CPU than a large keep-alive pool (bench/PERFORMANCE.md).
-KEEPALIVE_CONNECTIONS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +88,9 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
         write=settings.llm_connect_timeout,
         pool=settings.llm_connect_timeout,
     )
-    limits = httpx.Limits(
-        max_connections=settings.llm_max_connections,
-        max_keepalive_connections=min(settings.llm_max_connections, KEEPALIVE_CONNECTIONS),
-    )
-    return httpx.AsyncClient(timeout=timeout, limits=limits)
+    # Every connection is kept alive between answers: aiohttp's pool has no per-request scan.
+    limits = httpx.Limits(max_connections=settings.llm_max_connections)
+    return httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport(limits))
 
 
 def parse_retry_after(value: str | None) -> float | None:
