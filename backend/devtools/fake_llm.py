@@ -3,11 +3,13 @@
 It streams chat completions in OpenRouter's SSE format and can be scripted to fail the
 ways a real provider does: error statuses, slow or hanging streams, dropped connections,
 mid-stream error events and malformed events; with a fault rate (`--fault-rate`), any
-of those at random.
+of those at random. With `prompt_cache` (`--prompt-cache`) it reports prompt caching in
+its usage as providers do (`prompt_tokens_details.cached_tokens`, `cache_write_tokens`).
 """
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -76,6 +78,7 @@ class RecordedRequest:
 class _Completion:
     model: str | None
     prompt_tokens: int
+    cache: tuple[int, int] | None = None  # cached and cache-written prompt tokens, if reported
     id: str = field(default_factory=lambda: f"gen-{uuid.uuid4().hex}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -91,11 +94,16 @@ class _Completion:
 
     def usage(self, completion_tokens: int) -> dict[str, int]:
         total = self.prompt_tokens + completion_tokens
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": total,
         }
+        if self.cache is not None:
+            cached, written = self.cache
+            details = {"cached_tokens": cached, "cache_write_tokens": written}
+            usage["prompt_tokens_details"] = details
+        return usage
 
     def message(self, reply: Reply) -> dict[str, Any]:
         message = {"role": "assistant", "content": "".join(reply.tokens)}
@@ -119,9 +127,43 @@ class _HideDroppedConnections(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], _AbortConnectionError))
 
 
+class PromptCache:
+    """A provider's prefix cache: the prompt up to the last `cache_control` breakpoint, or
+    without one the system message (as providers that cache by themselves do). A prefix
+    seen before is read from the cache; a new one is written to it, which providers report
+    only for explicit breakpoints."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def usage(self, messages: list[Any]) -> tuple[int, int]:
+        marked = [i for i, m in enumerate(messages) if _has_breakpoint(m)]
+        if marked:
+            prefix = messages[: marked[-1] + 1]
+        elif messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
+            prefix = messages[:1]
+        else:
+            return 0, 0
+        key = hashlib.sha256(json.dumps(prefix, sort_keys=True).encode()).hexdigest()
+        tokens = _prompt_tokens({"messages": prefix})
+        if key in self._seen:
+            return tokens, 0
+        self._seen.add(key)
+        return 0, tokens if marked else 0
+
+
+def _has_breakpoint(message: object) -> bool:
+    content = message.get("content") if isinstance(message, dict) else None
+    parts = content if isinstance(content, list) else []
+    return any(isinstance(part, dict) and "cache_control" in part for part in parts)
+
+
 class FakeLLM:
-    def __init__(self, default: Reply | None = None, fault_rate: float = 0.0) -> None:
+    def __init__(
+        self, default: Reply | None = None, fault_rate: float = 0.0, *, prompt_cache: bool = False
+    ) -> None:
         self.base_url = ""
+        self.prompt_cache = PromptCache() if prompt_cache else None
         self.requests: list[RecordedRequest] = []
         self.default = default or Reply()
         self.fault_rate = fault_rate  # unscripted requests fail this often, at random
@@ -163,7 +205,11 @@ class FakeLLM:
         if reply.status != HTTPStatus.OK:
             return _error_response(reply.status, retry_after=reply.retry_after)
         model = str(body.get("model", "fake/model")) if reply.name_model else None
-        completion = _Completion(model, _prompt_tokens(body))
+        messages = body.get("messages")
+        cache = None
+        if self.prompt_cache is not None and isinstance(messages, list):
+            cache = self.prompt_cache.usage(messages)
+        completion = _Completion(model, _prompt_tokens(body), cache)
         if body.get("stream"):
             events = self._stream(reply, completion)
             return StreamingResponse(events, media_type="text/event-stream")
@@ -236,8 +282,15 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     messages = body.get("messages")
     if not isinstance(messages, list):
         return 0
-    chars = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
+    chars = sum(len(_text(m.get("content"))) for m in messages if isinstance(m, dict))
     return chars // 4
+
+
+def _text(content: object) -> str:
+    """A message's text: a string, or the `text` of each of its content parts."""
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content or "")
 
 
 def _error_response(
@@ -299,13 +352,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-delay", type=float, default=0.02)
     parser.add_argument("--first-token-delay", type=float, default=0.3)
     parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1: random failures")
+    parser.add_argument("--prompt-cache", action="store_true", help="report cached tokens")
     args = parser.parse_args(argv)
     default = Reply(
         tokens=lorem_tokens(args.tokens),
         token_delay=args.token_delay,
         first_token_delay=args.first_token_delay,
     )
-    fake = FakeLLM(default, args.fault_rate)
+    fake = FakeLLM(default, args.fault_rate, prompt_cache=args.prompt_cache)
     config = uvicorn.Config(
         fake.app, host=args.host, port=args.port, log_level="warning", lifespan="off"
     )

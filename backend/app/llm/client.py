@@ -26,6 +26,7 @@ from tenacity.stop import stop_base
 from app.core.config import Settings
 from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
 from app.core.logger import get_logger
+from app.llm.caching import PromptCache
 from app.llm.sse import (
     DRAIN_SECONDS,
     EventParser,
@@ -43,8 +44,10 @@ ChatMessage = Mapping[str, str]
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    prompt_tokens: int
+    prompt_tokens: int  # all input tokens, cached and cache-written ones included
     completion_tokens: int
+    cached_tokens: int = 0  # read from the provider's prompt cache
+    cache_write_tokens: int = 0  # written to it (billed above the prompt price by some)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,7 @@ class LLMClient:
         self._backoff = wait_exponential_jitter(
             multiplier=0.5, max=settings.llm_retry_max_wait, jitter=0.5
         )
+        self._cache = PromptCache(settings.llm_prompt_cache, openrouter=settings.is_openrouter)
         if settings.openrouter_api_key is not None:
             key = settings.openrouter_api_key.get_secret_value()
             self._headers["Authorization"] = f"Bearer {key}"
@@ -163,7 +167,7 @@ class LLMClient:
         self, messages: Sequence[ChatMessage], model: str, route: Sequence[str]
     ) -> dict[str, Any]:
         extra = {"models": list(route)} if route else {}
-        return extra | {
+        payload = extra | {
             "model": model,
             "messages": list(messages),
             "stream": True,
@@ -171,6 +175,7 @@ class LLMClient:
             "temperature": self._settings.llm_temperature,
             "max_tokens": self._settings.llm_max_tokens,
         }
+        return self._cache.apply(payload, route or [model])
 
     def _wait(self, state: RetryCallState) -> float:
         """Honour the provider's Retry-After; otherwise capped exponential backoff."""
