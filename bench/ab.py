@@ -83,7 +83,9 @@ def main() -> None:
             for name, tree, runs in (("before", old, before), ("after", new, after)):
                 print(f"round {index + 1}: {name}", flush=True)
                 runs.append(run_once(tree, args.out / f"{name}-{index + 1}", args.options))
-    print(f"\nbefore = {args.before}, after = {args.after or 'working tree'}; run.py {' '.join(args.options)}\n")
+    print(
+        f"\nbefore = {args.before}, after = {args.after or 'working tree'}; run.py {' '.join(args.options)}\n"
+    )
     print(table(before, after))
 
 
