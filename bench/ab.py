@@ -3,9 +3,10 @@
   uv run python ../bench/ab.py --before REF [--rounds 2] [-- run.py options...]
 
 Exports commit REF of this repository (`git archive`) to a temporary folder and runs
-`run.py` alternately on it and on the working tree (or on `--after REF`, exported too), `--rounds` times each, with the same
-options and the same virtual environment (each tree's `app` is imported from its own
-backend/). Alternating spreads the machine's other load over both sides. Prints every
+`run.py` alternately on it and on the working tree (or on `--after REF`, exported too),
+`--rounds` times each, with the same options and the same virtual environment (each
+tree's `app` is imported from its own backend/). Alternating spreads the machine's
+other load over both sides. Prints every
 round's figures side by side and the median of each; each run's results go to
 `--out`/before-<i> and after-<i>.
 """
@@ -35,16 +36,15 @@ FIGURES = (
 
 def export(ref: str, into: Path) -> Path:
     into.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    git = ["git", "-C", str(REPO), "archive", ref]
+    archive = subprocess.run(git, check=True, capture_output=True).stdout  # noqa: S603
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)  # noqa: S603, S607
     return into
 
 
 def run_once(tree: Path, out: Path, options: list[str]) -> dict[str, Any]:
     command = [sys.executable, str(tree / "bench" / "run.py"), "--out", str(out), *options]
-    subprocess.run(command, cwd=tree / "backend", check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, cwd=tree / "backend", check=True, stdout=subprocess.DEVNULL)  # noqa: S603
     results: dict[str, Any] = json.loads((out / "latest.json").read_text())
     return results
 
@@ -83,9 +83,8 @@ def main() -> None:
             for name, tree, runs in (("before", old, before), ("after", new, after)):
                 print(f"round {index + 1}: {name}", flush=True)
                 runs.append(run_once(tree, args.out / f"{name}-{index + 1}", args.options))
-    print(
-        f"\nbefore = {args.before}, after = {args.after or 'working tree'}; run.py {' '.join(args.options)}\n"
-    )
+    after_name = args.after or "working tree"
+    print(f"\nbefore = {args.before}, after = {after_name}; run.py {' '.join(args.options)}\n")
     print(table(before, after))
 
 

@@ -26,7 +26,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import procstat
@@ -132,7 +131,8 @@ def report(runs: dict[str, list[dict[str, float]]]) -> str:
 
     bare_wall, bare_cpu = median("bare", "health_s"), median("bare", "cpu_s")
     lines = [
-        "| server | to /health s | to first answer s | CPU s to first answer | ratio to bare (wall / CPU) |",
+        "| server | to /health s | to first answer s | CPU s to first answer "
+        "| ratio to bare (wall / CPU) |",
         "|---|---:|---:|---:|---:|",
         f"| bare FastAPI | {bare_wall:.2f} | | {bare_cpu:.2f} | 1 |",
     ]
