@@ -3,15 +3,15 @@
 A passage is a whole short section, or one paragraph or bullet of a longer one, ranked by BM25
 over stemmed words. Its text is verbatim resume text; a bullet under an entry (a job, a degree)
 is preceded by the entry's heading lines, each verbatim, joined by a newline.
+
+The BM25 index (bm25s and numpy, a second of start-up) is built on the first search, so
+start-up does not pay for it: only the first answer from excerpts does, once.
 """
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import bm25s  # type: ignore[import-untyped]
-import Stemmer  # type: ignore[import-not-found]
-from bm25s.stopwords import STOPWORDS_EN_PLUS  # type: ignore[import-untyped]
 
 from app.resume.loader import Resume
 
@@ -36,7 +36,7 @@ _BULLET = re.compile(r"^\s*(?:[-*+\u2022\u25aa\u2023\u25e6\u00b7]|\d{1,2}[.)])\s
 _WORD = re.compile(r"\w\w+")
 # Question filler ("has she used X?", "does she know X?") that matches the wrong passages.
 _FILLER = {"tell", "please", "could", "would", "also", "ever", "like", "know", "knows"}
-_STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | _FILLER | {"use", "used", "uses", "using"}
+_OWN_STOPWORDS = frozenset(_FILLER | {"use", "used", "uses", "using"})
 # Words a visitor uses for a section that the section itself rarely contains ("where did she
 # study?" for Education). They are indexed with the section's passages, never shown.
 _SECTION_CUES: tuple[tuple[str, str], ...] = (
@@ -81,31 +81,46 @@ class _Analyzer:
     """Lower-cased, stop-word-free, Snowball-stemmed words; the same for passages and questions."""
 
     def __init__(self) -> None:
+        import Stemmer  # type: ignore[import-not-found]
+        from bm25s.stopwords import STOPWORDS_EN_PLUS  # type: ignore[import-untyped]
+
         self._stemmer = Stemmer.Stemmer("english")
+        self._stopwords = frozenset(STOPWORDS_EN_PLUS) | _OWN_STOPWORDS
 
     def tokens(self, text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
-        skipped = _STOPWORDS | ignored
+        skipped = self._stopwords | ignored
         words = [word for word in _WORD.findall(text.casefold()) if word not in skipped]
         stems: list[str] = self._stemmer.stemWords(words)
         return stems
 
 
+class _Ranker:
+    """BM25 over the passages' stemmed words."""
+
+    def __init__(self, owner: str, pieces: list[_Piece]) -> None:
+        import bm25s  # type: ignore[import-untyped]
+
+        self.analyzer = _Analyzer()
+        corpus = [self.analyzer.tokens(_indexed_text(p, owner, self.analyzer)) for p in pieces]
+        self.vocabulary = {token for tokens in corpus for token in tokens}
+        self.bm25 = bm25s.BM25()
+        if self.vocabulary:  # bm25s divides by the mean passage length
+            self.bm25.index(corpus, show_progress=False)
+
+
 class ExcerptIndex:
-    def __init__(self, resume: Resume, pieces: list[_Piece], analyzer: _Analyzer) -> None:
+    def __init__(self, resume: Resume, pieces: list[_Piece]) -> None:
         self._resume = resume
         self._pieces = pieces
-        self._analyzer = analyzer
         self._ignored = frozenset(_WORD.findall(resume.owner_name.casefold()))
-        owner = resume.owner_name
-        corpus = [analyzer.tokens(_indexed_text(p, owner, analyzer)) for p in pieces]
-        self._vocabulary = {token for tokens in corpus for token in tokens}
-        self._bm25 = bm25s.BM25()
-        if self._vocabulary:  # bm25s divides by the mean passage length
-            self._bm25.index(corpus, show_progress=False)
 
     @classmethod
     def build(cls, resume: Resume) -> "ExcerptIndex":
-        return cls(resume, list(_pieces_of(resume.text)), _Analyzer())
+        return cls(resume, list(_pieces_of(resume.text)))
+
+    @functools.cached_property
+    def _ranker(self) -> _Ranker:
+        return _Ranker(self._resume.owner_name, self._pieces)
 
     def search(self, question: str, limit: int = 3) -> list[Passage]:
         """The best `limit` passages for `question`, best first; only those that match at all."""
@@ -148,11 +163,12 @@ class ExcerptIndex:
         return named or [(0, 0.0)] if self._pieces else []
 
     def _ranked(self, question: str, limit: int) -> list[tuple[int, float]]:
-        tokens = self._analyzer.tokens(question, self._ignored)
-        tokens = [token for token in tokens if token in self._vocabulary]
+        ranker = self._ranker
+        tokens = ranker.analyzer.tokens(question, self._ignored)
+        tokens = [token for token in tokens if token in ranker.vocabulary]
         if not tokens or limit < 1:
             return []
-        scores = [float(score) for score in self._bm25.get_scores(tokens)]
+        scores = [float(score) for score in ranker.bm25.get_scores(tokens)]
         ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         return [(i, scores[i]) for i in ranked[:limit] if scores[i] > 0]
 
