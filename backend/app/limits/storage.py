@@ -4,7 +4,8 @@ A `Backend` pairs the `limits` moving-window strategy with the concurrency count
 one storage. Counters are a dict in memory, or INCR/DECR on Redis keys whose one-hour
 TTL, refreshed on every acquire, lets a counter left behind by a crashed instance die
 out. A release that cannot reach Redis is kept and sent with the next acquire that can,
-so an outage does not leave slots taken for an hour.
+so an outage does not leave slots taken for an hour. The Redis client library is
+imported only when a Redis backend is made.
 """
 
 import asyncio
@@ -12,14 +13,15 @@ import bisect
 import collections
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import redis.asyncio as aioredis
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.exceptions import RedisError
 
 from app.core.logger import get_logger
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 logger = get_logger(__name__)
 
@@ -66,7 +68,7 @@ class MemoryCounters:
 
 
 class RedisCounters:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: "aioredis.Redis") -> None:
         self._client = client
         self._acquire = client.register_script(_ACQUIRE_LUA)
         self._release = client.register_script(_RELEASE_LUA)
@@ -86,6 +88,8 @@ class RedisCounters:
         await asyncio.shield(task)
 
     async def _decrement(self, key: str) -> None:
+        from redis.exceptions import RedisError  # imported already with the client
+
         try:
             await self._release(keys=[key])
         except RedisError as exc:
@@ -157,7 +161,7 @@ def memory_backend() -> Backend:
     return Backend("memory", storage, MovingWindowRateLimiter(storage), MemoryCounters())
 
 
-def redis_backend(client: aioredis.Redis, url: str, key_prefix: str) -> Backend:
+def redis_backend(client: "aioredis.Redis", url: str, key_prefix: str) -> Backend:
     # One pool for windows and counters; limits takes `connection_pool` but types its
     # options as scalars.
     options: dict[str, Any] = {"connection_pool": client.connection_pool}
