@@ -1,9 +1,11 @@
 """CPU of one part of the hot path at a time, from backend/, without the rest of the app.
 
-  uv run python ../bench/micro.py llm [--answers 1000] [--concurrency 100]
+  uv run python ../bench/micro.py llm [--answers 1000] [--concurrency 100] [--transport T]
       LLMClient.stream_chat against `devtools.fake_llm` (60 tokens, no delay to the first,
       1 ms between tokens) in its own process: this process's CPU per streamed answer,
-      and the connections left in the pool (reuse).
+      and the connections left in the pool (reuse). `--transport httpx` uses httpx's own
+      transport (httpcore, keep-alive capped at 16 as before issue 18) instead of the
+      app's (aiohttp).
   uv run python ../bench/micro.py db [--database URL|sqlite] [--sessions 100] [--questions 5]
       MessageStore.store_question + store_answer (both transactions of a question, with
       the budget checks) on a throwaway database (created on the PostgreSQL server at
@@ -22,7 +24,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import uvloop
 from procs import child, clean_env, free_port, postgres_database, wait_http
 
@@ -56,7 +60,7 @@ async def _measure_llm(args: argparse.Namespace, fake: list[str], port: int, log
         base = f"http://127.0.0.1:{port}/v1"
         await wait_http(f"{base}/chat/completions", provider)
         settings = Settings(openrouter_api_key="micro", openrouter_base_url=base)
-        async with create_http_client(settings) as http:
+        async with _http_client(settings, args.transport) as http:
             llm = LLMClient(http, settings)
             gate = asyncio.Semaphore(args.concurrency)
 
@@ -69,12 +73,28 @@ async def _measure_llm(args: argparse.Namespace, fake: list[str], port: int, log
             before, clock = cpu_s(), time.perf_counter()
             await asyncio.gather(*(answer() for _ in range(args.answers)))
             spent, wall = cpu_s() - before, time.perf_counter() - clock
-            pooled = len(getattr(http._transport, "_pool").connections)  # noqa: B009
+            pooled = _pooled(http)
     return (
-        f"llm: {args.answers} answers, {args.concurrency} at once: "
+        f"llm ({args.transport}): {args.answers} answers, {args.concurrency} at once: "
         f"{1000 * spent / args.answers:.2f} ms CPU per answer, {wall:.1f} s, "
         f"{pooled} pooled connection(s) at the end"
     )
+
+
+def _http_client(settings: Settings, transport: str) -> httpx.AsyncClient:
+    if transport == "aiohttp":
+        return create_http_client(settings)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=16)
+    return httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=180.0), limits=limits)
+
+
+def _pooled(http: Any) -> int:
+    """Idle connections kept for reuse, whichever transport the client has."""
+    transport = http._transport
+    if hasattr(transport, "_pool"):  # httpx's own (httpcore)
+        return len(transport._pool.connections)
+    session = transport._session  # app.llm.transport.AiohttpTransport
+    return sum(len(idle) for idle in session.connector._conns.values()) if session else 0
 
 
 async def measure_db(args: argparse.Namespace) -> str:
@@ -142,6 +162,7 @@ def main() -> None:
     llm = parts.add_parser("llm")
     llm.add_argument("--answers", type=int, default=1000)
     llm.add_argument("--concurrency", type=int, default=100)
+    llm.add_argument("--transport", choices=["aiohttp", "httpx"], default="aiohttp")
     db = parts.add_parser("db")
     db.add_argument("--database", default=PG, help="PostgreSQL server URL, or sqlite")
     db.add_argument("--sessions", type=int, default=100)

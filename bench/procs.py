@@ -60,15 +60,17 @@ async def child(
     log: Path,
     env: Mapping[str, str] | None = None,
     talk: bool = False,
+    cwd: Path = BACKEND,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run `python args...` from backend/ in its own process group; end the group on exit.
+    """Run `python args...` from `cwd` (backend/) in its own process group; end the group
+    on exit.
 
     With `talk`, its stdin and stdout are pipes; otherwise stdout goes to `log` with stderr.
     """
     pipe = asyncio.subprocess.PIPE
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, cwd=BACKEND, env=dict(env or clean_env()),
+            sys.executable, *args, cwd=cwd, env=dict(env or clean_env()),
             stdin=pipe if talk else asyncio.subprocess.DEVNULL, stdout=pipe if talk else out,
             stderr=out, start_new_session=True,
         )  # fmt: skip
@@ -129,10 +131,11 @@ async def postgres_database(admin_url: str) -> AsyncIterator[str]:
             await connection.close()
 
 
-async def migrate(database_url: str, log: Path) -> None:
+async def migrate(database_url: str, log: Path, cwd: Path = BACKEND) -> None:
     """Migrate once before the workers start, as a deployment would."""
     env = clean_env(database_url=database_url, log_level="WARNING")
-    async with child(["-m", "alembic", "upgrade", "head"], log=log, env=env) as process:
+    command = ["-m", "alembic", "upgrade", "head"]
+    async with child(command, log=log, env=env, cwd=cwd) as process:
         await process.wait()
         if process.returncode:
             raise RuntimeError(f"migrations failed ({process.returncode}); see {log}")

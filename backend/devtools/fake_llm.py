@@ -9,10 +9,13 @@ ending with `finish_reason: tool_calls`; the request that carries the results ba
 recorded like any other. `--tools` makes unscripted replies use the tools they are
 offered: `record_contact` for a question with an e-mail address in it, then a short
 thank-you once the result comes back.
+of those at random. With `prompt_cache` (`--prompt-cache`) it reports prompt caching in
+its usage as providers do (`prompt_tokens_details.cached_tokens`, `cache_write_tokens`).
 """
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -104,12 +107,14 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    peer: str = ""  # the client's address and port: the same for requests on one connection
 
 
 @dataclass(frozen=True)
 class _Completion:
     model: str | None
     prompt_tokens: int
+    cache: tuple[int, int] | None = None  # cached and cache-written prompt tokens, if reported
     id: str = field(default_factory=lambda: f"gen-{uuid.uuid4().hex}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -139,11 +144,16 @@ class _Completion:
 
     def usage(self, completion_tokens: int) -> dict[str, int]:
         total = self.prompt_tokens + completion_tokens
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": total,
         }
+        if self.cache is not None:
+            cached, written = self.cache
+            details = {"cached_tokens": cached, "cache_write_tokens": written}
+            usage["prompt_tokens_details"] = details
+        return usage
 
     def message(self, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(reply.tokens)}
@@ -176,6 +186,37 @@ class _HideDroppedConnections(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], _AbortConnectionError))
 
 
+class PromptCache:
+    """A provider's prefix cache: the prompt up to the last `cache_control` breakpoint, or
+    without one the system message (as providers that cache by themselves do). A prefix
+    seen before is read from the cache; a new one is written to it, which providers report
+    only for explicit breakpoints."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def usage(self, messages: list[Any]) -> tuple[int, int]:
+        marked = [i for i, m in enumerate(messages) if _has_breakpoint(m)]
+        if marked:
+            prefix = messages[: marked[-1] + 1]
+        elif messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
+            prefix = messages[:1]
+        else:
+            return 0, 0
+        key = hashlib.sha256(json.dumps(prefix, sort_keys=True).encode()).hexdigest()
+        tokens = _prompt_tokens({"messages": prefix})
+        if key in self._seen:
+            return tokens, 0
+        self._seen.add(key)
+        return 0, tokens if marked else 0
+
+
+def _has_breakpoint(message: object) -> bool:
+    content = message.get("content") if isinstance(message, dict) else None
+    parts = content if isinstance(content, list) else []
+    return any(isinstance(part, dict) and "cache_control" in part for part in parts)
+
+
 class FakeLLM:
     def __init__(
         self,
@@ -184,9 +225,11 @@ class FakeLLM:
         responder: Responder | None = None,
         *,
         use_tools: bool = False,
+        prompt_cache: bool = False,
     ) -> None:
         self.base_url = ""
         self.use_tools = use_tools  # unscripted replies call the tools they are offered
+        self.prompt_cache = PromptCache() if prompt_cache else None
         self.requests: list[RecordedRequest] = []
         self.default = default or Reply()
         self.fault_rate = fault_rate  # unscripted requests fail this often, at random
@@ -223,12 +266,17 @@ class FakeLLM:
             body = None
         if not isinstance(body, dict):
             return _error_response(HTTPStatus.BAD_REQUEST, "Request body must be a JSON object")
-        self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body))
+        peer = f"{request.client.host}:{request.client.port}" if request.client else ""
+        self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body, peer))
         reply = self._queue.popleft() if self._queue else self._unscripted(body)
         if reply.status != HTTPStatus.OK:
             return _error_response(reply.status, reply.error_message, reply.retry_after)
         model = str(body.get("model", "fake/model")) if reply.name_model else None
-        completion = _Completion(model, _prompt_tokens(body))
+        messages = body.get("messages")
+        cache = None
+        if self.prompt_cache is not None and isinstance(messages, list):
+            cache = self.prompt_cache.usage(messages)
+        completion = _Completion(model, _prompt_tokens(body), cache)
         if body.get("stream"):
             events = self._stream(reply, completion)
             return StreamingResponse(events, media_type="text/event-stream")
@@ -310,11 +358,18 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     messages = body.get("messages")
     if not isinstance(messages, list):
         return 0
-    chars = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
+    chars = sum(len(_text(m.get("content"))) for m in messages if isinstance(m, dict))
     calls = [m["tool_calls"] for m in messages if isinstance(m, dict) and m.get("tool_calls")]
     chars += len(json.dumps(calls)) if calls else 0
     chars += len(json.dumps(body["tools"])) if body.get("tools") else 0  # definitions count too
     return chars // 4
+
+
+def _text(content: object) -> str:
+    """A message's text: a string, or the `text` of each of its content parts."""
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content or "")
 
 
 def _error_response(
@@ -418,6 +473,7 @@ def main(argv: list[str] | None = None) -> None:
         help="answer from the question: `good` keeps to the resume and its rules, `bad` "
         "invents, obeys injections, writes poems and leaks its prompt (devtools.bots)",
     )
+    parser.add_argument("--prompt-cache", action="store_true", help="report cached tokens")
     args = parser.parse_args(argv)
     default = Reply(
         tokens=lorem_tokens(args.tokens),
@@ -425,7 +481,11 @@ def main(argv: list[str] | None = None) -> None:
         first_token_delay=args.first_token_delay,
     )
     fake = FakeLLM(
-        default, args.fault_rate, BOTS[args.bot] if args.bot else None, use_tools=args.tools
+        default,
+        args.fault_rate,
+        BOTS[args.bot] if args.bot else None,
+        use_tools=args.tools,
+        prompt_cache=args.prompt_cache,
     )
     config = uvicorn.Config(
         fake.app, host=args.host, port=args.port, log_level="warning", lifespan="off"

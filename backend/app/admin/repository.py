@@ -59,6 +59,8 @@ class DayUsage:
     questions: int
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class AdminRepository:
@@ -171,13 +173,15 @@ class AdminRepository:
                 func.count().filter(Message.role == "user"),
                 func.coalesce(func.sum(Message.prompt_tokens), 0),
                 func.coalesce(func.sum(Message.completion_tokens), 0),
+                func.coalesce(func.sum(Message.cached_tokens), 0),
+                func.coalesce(func.sum(Message.cache_write_tokens), 0),
             )
             .where(Message.created_at >= since)
             .group_by(day)
         )
         return [
-            DayUsage(on, questions, int(prompt or 0), int(completion or 0))
-            for on, questions, prompt, completion in rows
+            DayUsage(on, questions, *(int(tokens or 0) for tokens in sums))
+            for on, questions, *sums in rows
         ]
 
     async def question_counts(self, since: datetime) -> AsyncIterator[tuple[str, int]]:

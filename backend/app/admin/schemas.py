@@ -87,6 +87,12 @@ class TranscriptMessage(BaseModel):
     error_code: str | None = Field(None, description="Why the answer failed, if it did.")
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = Field(
+        None, description="Of the prompt tokens, those the provider read from its cache."
+    )
+    cache_write_tokens: int | None = Field(
+        None, description="Of the prompt tokens, those the provider wrote to its cache."
+    )
     latency_ms: int | None = None
     first_token_ms: int | None = None
 
@@ -111,9 +117,16 @@ class TranscriptExport(BaseModel):
 class UsageFigures(BaseModel):
     conversations: int = Field(description="Conversations started.")
     questions: int
-    prompt_tokens: int
+    prompt_tokens: int = Field(description="Input tokens, cached ones included.")
     completion_tokens: int
+    cached_tokens: int = Field(0, description="Prompt tokens read from the provider's cache.")
+    cache_write_tokens: int = Field(0, description="Prompt tokens written to its cache.")
     cost_usd: float = Field(description="Estimated from LLM_*_PRICE_PER_MTOK.")
+    cost_saved_usd: float = Field(
+        0.0,
+        description="Prompt caching's saving: the same tokens at LLM_PROMPT_PRICE_PER_MTOK, "
+        "less cost_usd (negative when cache writes cost more than the reads saved).",
+    )
 
 
 class DayStats(UsageFigures):
@@ -146,6 +159,8 @@ class Stats(BaseModel):
                     "until": "2025-05-01",
                     "prompt_price_per_mtok": 0.15,
                     "completion_price_per_mtok": 0.6,
+                    "cached_input_price_per_mtok": 0.075,
+                    "cache_write_price_per_mtok": 0.15,
                     "days": [
                         {
                             "day": "2025-05-01",
@@ -153,7 +168,10 @@ class Stats(BaseModel):
                             "questions": 9,
                             "prompt_tokens": 15200,
                             "completion_tokens": 1300,
-                            "cost_usd": 0.00306,
+                            "cached_tokens": 12000,
+                            "cache_write_tokens": 0,
+                            "cost_usd": 0.00216,
+                            "cost_saved_usd": 0.0009,
                         }
                     ],
                     "totals": {
@@ -161,7 +179,10 @@ class Stats(BaseModel):
                         "questions": 9,
                         "prompt_tokens": 15200,
                         "completion_tokens": 1300,
-                        "cost_usd": 0.00306,
+                        "cached_tokens": 12000,
+                        "cache_write_tokens": 0,
+                        "cost_usd": 0.00216,
+                        "cost_saved_usd": 0.0009,
                     },
                     "top_questions": [{"question": "what does she work on", "count": 3}],
                     "answering": {"mode": "model", "models": ["openai/gpt-4o-mini"]},
@@ -174,6 +195,8 @@ class Stats(BaseModel):
     until: date = Field(description="Last UTC day counted (today).")
     prompt_price_per_mtok: float
     completion_price_per_mtok: float
+    cached_input_price_per_mtok: float | None = None
+    cache_write_price_per_mtok: float | None = None
     days: list[DayStats] = Field(description="Every day in the range, oldest first.")
     totals: UsageFigures
     top_questions: list[FrequentQuestion] = Field(description="The ten most frequent.")

@@ -10,8 +10,9 @@ import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import MINYEAR, UTC, date, datetime, time, timedelta
+from typing import Any
 
 from app.admin.repository import (
     PREVIEW_CHARS,
@@ -53,17 +54,40 @@ class InvalidRequestError(AppError):
 
 @dataclass(frozen=True)
 class Prices:
-    """USD per million tokens."""
+    """USD per million tokens; `cached` and `cache_write` for prompt tokens read from or
+    written to the provider's prompt cache (they are part of the prompt tokens)."""
 
     prompt: float
     completion: float
+    cached: float | None = None  # None: as `prompt`
+    cache_write: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Prices":
-        return cls(settings.llm_prompt_price_per_mtok, settings.llm_completion_price_per_mtok)
+        return cls(
+            settings.llm_prompt_price_per_mtok,
+            settings.llm_completion_price_per_mtok,
+            settings.llm_cached_input_price_per_mtok,
+            settings.llm_cache_write_price_per_mtok,
+        )
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return round((prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6, 6)
+    def cost(self, usage: DayUsage) -> float:
+        """What the tokens cost, cached and cache-written prompt tokens at their prices."""
+        cached = self.prompt if self.cached is None else self.cached
+        write = self.prompt if self.cache_write is None else self.cache_write
+        fresh = usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens
+        total = (
+            max(fresh, 0) * self.prompt
+            + usage.cached_tokens * cached
+            + usage.cache_write_tokens * write
+            + usage.completion_tokens * self.completion
+        )
+        return round(total / 1e6, 6)
+
+    def saved(self, usage: DayUsage) -> float:
+        """What caching saved: the cost of every prompt token at the prompt price, less cost."""
+        uncached = replace(usage, cached_tokens=0, cache_write_tokens=0)
+        return round(self.cost(uncached) - self.cost(usage), 6)
 
 
 def window(since: date | None, until: date | None) -> Window:
@@ -215,6 +239,8 @@ class AdminService:
             until=today,
             prompt_price_per_mtok=self._prices.prompt,
             completion_price_per_mtok=self._prices.completion,
+            cached_input_price_per_mtok=self._prices.cached,
+            cache_write_price_per_mtok=self._prices.cache_write,
             days=per_day,
             totals=self._totals(per_day),
             top_questions=[
@@ -227,26 +253,27 @@ class AdminService:
         )
 
     def _day(self, day: date, started: int, used: DayUsage | None) -> DayStats:
-        used = used or DayUsage(day, 0, 0, 0)
-        return DayStats(
-            day=day,
-            conversations=started,
-            questions=used.questions,
-            prompt_tokens=used.prompt_tokens,
-            completion_tokens=used.completion_tokens,
-            cost_usd=self._prices.cost(used.prompt_tokens, used.completion_tokens),
-        )
+        return DayStats(day=day, **self._figures(started, used or DayUsage(day, 0, 0, 0)))
 
     def _totals(self, per_day: list[DayStats]) -> UsageFigures:
-        prompt = sum(day.prompt_tokens for day in per_day)
-        completion = sum(day.completion_tokens for day in per_day)
-        return UsageFigures(
-            conversations=sum(day.conversations for day in per_day),
-            questions=sum(day.questions for day in per_day),
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            cost_usd=self._prices.cost(prompt, completion),
+        total = DayUsage(
+            per_day[0].day if per_day else date.min,
+            *(sum(getattr(day, name) for day in per_day) for name in _SUMMED),
         )
+        conversations = sum(day.conversations for day in per_day)
+        return UsageFigures(**self._figures(conversations, total))
+
+    def _figures(self, conversations: int, used: DayUsage) -> dict[str, Any]:
+        return {
+            "conversations": conversations,
+            **{name: getattr(used, name) for name in _SUMMED},
+            "cost_usd": self._prices.cost(used),
+            "cost_saved_usd": self._prices.saved(used),
+        }
+
+
+# DayUsage's counts, in its order.
+_SUMMED = ("questions", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens")
 
 
 def _summary(row: ConversationRow) -> ConversationSummary:

@@ -180,9 +180,12 @@ class StoredAnswer:
     completion_tokens: int
     latency_ms: int
     first_token_ms: int | None
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 def _stored_answer(answer: Answer, ended: float, usage: Usage, model: str | None) -> StoredAnswer:
+    reported = answer.completion.usage if answer.completion else None
     first_token_ms = None
     if answer.first_token_at is not None:
         first_token_ms = _ms(answer.first_token_at - answer.started)
@@ -195,6 +198,8 @@ def _stored_answer(answer: Answer, ended: float, usage: Usage, model: str | None
         completion_tokens=usage.completion_tokens,
         latency_ms=_ms(ended - answer.started),
         first_token_ms=first_token_ms,
+        cached_tokens=reported.cached_tokens if reported else None,
+        cache_write_tokens=reported.cache_write_tokens if reported else None,
     )
 
 

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # "client": try each model in turn; "auto": provider for OpenRouter, else client.
     llm_fallback_routing: Literal["auto", "provider", "client"] = "auto"
     excerpt_passages: int = Field(3, ge=1, le=20)
+    # "auto": cache breakpoints for models that need them, OpenRouter's sticky session.
+    llm_prompt_cache: Literal["auto", "off"] = "auto"
     app_url: str = "https://github.com/resume-chatbot"
     app_title: str = "Resume Chatbot"
 
@@ -113,6 +115,9 @@ class Settings(BaseSettings):
     retention_check_hours: float = Field(6.0, gt=0)
     llm_prompt_price_per_mtok: float = Field(0.15, ge=0)  # USD per million prompt tokens
     llm_completion_price_per_mtok: float = Field(0.60, ge=0)
+    # Prompt tokens read from the provider's cache, and written to it (USD per million).
+    llm_cached_input_price_per_mtok: float = Field(0.075, ge=0)
+    llm_cache_write_price_per_mtok: float = Field(0.15, ge=0)
     greeting: str = ""
     starter_questions: Annotated[list[str], NoDecode] = []
     # `resume-chat eval`: a model (same provider) that rules on answers the rules only
@@ -251,6 +256,10 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def is_openrouter(self) -> bool:
+        return self.openrouter_base_url.startswith(OPENROUTER_BASE_URL)
 
     @property
     def provider_routes_fallbacks(self) -> bool:

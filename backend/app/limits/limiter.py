@@ -9,7 +9,8 @@ timestamps per key, is small for limits sized for people typing questions.
 
 Concurrency caps (open connections per IP, model streams overall) are counters. Both
 live in memory or, with `REDIS_URL`, on Redis, so every app process enforces one
-combined limit (`app.limits.storage`).
+combined limit (`app.limits.storage`). The Redis client library is imported only with
+`REDIS_URL` (it is a second of a cold start).
 
 When Redis stops answering, `RATE_LIMIT_FAIL_OPEN` decides. True (the default): the
 limiter logs one warning and counts in this process's memory, with the same limits,
@@ -26,26 +27,26 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
-from redis.exceptions import RedisError
 
 from app.core.config import Settings
 from app.core.errors import RateLimitedError, StartupError, StorageUnavailableError
 from app.core.logger import get_logger
-from app.core.redis import hide_password, open_redis, redact_url
 from app.core.tasks import stop
 from app.limits.storage import (
     COUNTER_TTL_SECONDS,
     Backend,
     Counters,
     memory_backend,
-    redis_backend,
 )
 
-__all__ = ["COUNTER_TTL_SECONDS", "RateLimiter", "redact_url"]
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+__all__ = ["COUNTER_TTL_SECONDS", "RateLimiter"]
 
 logger = get_logger(__name__)
 
@@ -60,8 +61,6 @@ CONNECTIONS_MESSAGE = "Too many open chats from your network. Close one and try 
 STREAMS_MESSAGE = "The assistant is answering many visitors right now. Please try again shortly."
 UNAVAILABLE_MESSAGE = "Rate limiting is unavailable right now. Please try again shortly."
 
-_REDIS_DOWN = (RedisError, StorageError)
-
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
@@ -71,7 +70,7 @@ class _Rule:
 
 @dataclass(frozen=True, slots=True)
 class _Redis:
-    client: aioredis.Redis
+    client: "aioredis.Redis"
     backend: Backend
     shown_url: str
 
@@ -87,6 +86,7 @@ class RateLimiter:
         self._memory = memory_backend()
         self._redis = redis
         self._active = redis.backend if redis else self._memory
+        self._down: tuple[type[Exception], ...] = (StorageError,)  # and RedisError with Redis
         self._watcher: asyncio.Task[None] | None = None
         self._prefix = key_prefix
         self._questions_per_ip = parse_many(settings.rate_limit_questions_per_ip)
@@ -100,9 +100,15 @@ class RateLimiter:
         url = settings.redis_url
         if url is None:
             return cls(settings, key_prefix=key_prefix)
+        from redis.exceptions import RedisError
+
+        from app.core.redis import hide_password, open_redis, redact_url
+        from app.limits.storage import redis_backend
+
         client = open_redis(url)
         redis = _Redis(client, redis_backend(client, url, key_prefix), redact_url(url))
         limiter = cls(settings, redis, key_prefix=key_prefix)
+        limiter._down = (RedisError, StorageError)
         try:
             await client.ping()
         except RedisError as exc:
@@ -175,7 +181,7 @@ class RateLimiter:
         backend = self._active
         try:
             return await operation(backend)
-        except _REDIS_DOWN as exc:
+        except self._down as exc:
             if backend is self._memory:
                 raise
             if not self.fail_open:

@@ -4,20 +4,24 @@ A `Backend` pairs the `limits` moving-window strategy with the concurrency count
 one storage. Counters are a dict in memory, or INCR/DECR on Redis keys whose one-hour
 TTL, refreshed on every acquire, lets a counter left behind by a crashed instance die
 out. A release that cannot reach Redis is kept and sent with the next acquire that can,
-so an outage does not leave slots taken for an hour.
+so an outage does not leave slots taken for an hour. The Redis client library is
+imported only when a Redis backend is made.
 """
 
 import asyncio
+import bisect
 import collections
+import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import redis.asyncio as aioredis
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.exceptions import RedisError
 
 from app.core.logger import get_logger
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 logger = get_logger(__name__)
 
@@ -64,7 +68,7 @@ class MemoryCounters:
 
 
 class RedisCounters:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: "aioredis.Redis") -> None:
         self._client = client
         self._acquire = client.register_script(_ACQUIRE_LUA)
         self._release = client.register_script(_RELEASE_LUA)
@@ -84,6 +88,8 @@ class RedisCounters:
         await asyncio.shield(task)
 
     async def _decrement(self, key: str) -> None:
+        from redis.exceptions import RedisError  # imported already with the client
+
         try:
             await self._release(keys=[key])
         except RedisError as exc:
@@ -114,12 +120,48 @@ class Backend:
             self.storage.timer.cancel()
 
 
+class SweptMemoryStorage(MemoryStorage):
+    """limits' MemoryStorage, sweeping out expired entries at most once a second.
+
+    Upstream sweeps every key after every hit, each key through a thread-pool hop: with
+    hundreds of visitors that was 3 % of the app's CPU (bench/PERFORMANCE.md, issue 18).
+    Limits are counted the same: every read filters by time itself; the sweep only frees
+    memory. (The override targets limits' name-mangled hook; tests/unit/test_limits_memory.py
+    fails if limits renames it.)
+    """
+
+    SWEEP_SECONDS = 1.0
+    _swept_at = 0.0
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 (limits' name)
+        now = time.monotonic()
+        if now - self._swept_at >= self.SWEEP_SECONDS:
+            self._swept_at = now
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Drop expired moving-window entries and counters, in the loop (no awaits)."""
+        now = time.time()
+        for key, events in list(self.events.items()):
+            kept = events[: bisect.bisect_left(events, -now, key=lambda event: -event.expiry)]
+            if kept:
+                self.events[key] = kept
+            else:
+                self.events.pop(key, None)
+                self.locks.pop(key, None)
+        for key, expiry in list(self.expirations.items()):
+            if expiry <= now:
+                self.storage.pop(key, None)
+                self.expirations.pop(key, None)
+                self.locks.pop(key, None)
+
+
 def memory_backend() -> Backend:
-    storage = MemoryStorage()
+    storage = SweptMemoryStorage()
     return Backend("memory", storage, MovingWindowRateLimiter(storage), MemoryCounters())
 
 
-def redis_backend(client: aioredis.Redis, url: str, key_prefix: str) -> Backend:
+def redis_backend(client: "aioredis.Redis", url: str, key_prefix: str) -> Backend:
     # One pool for windows and counters; limits takes `connection_pool` but types its
     # options as scalars.
     options: dict[str, Any] = {"connection_pool": client.connection_pool}

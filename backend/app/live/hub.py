@@ -3,17 +3,19 @@
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from app.core.config import Settings
-from app.core.redis import open_redis
 from app.live.answer import LiveAnswer
-from app.live.relay import Relay, RemoteAnswer
 
-Streaming = LiveAnswer | RemoteAnswer
+if TYPE_CHECKING:  # the relay (and the Redis client library) load only with REDIS_URL
+    from app.live.relay import Relay, RemoteAnswer
+
+type Streaming = LiveAnswer | RemoteAnswer
 
 
 class LiveHub:
-    def __init__(self, relay: Relay | None = None) -> None:
+    def __init__(self, relay: "Relay | None" = None) -> None:
         self._relay = relay
         self._answers: dict[uuid.UUID, LiveAnswer] = {}
         self._cancels: dict[uuid.UUID, Callable[[], None]] = {}
@@ -73,6 +75,9 @@ async def open_live_hub(settings: Settings) -> AsyncIterator[LiveHub]:
     if settings.redis_url is None:
         yield LiveHub()
         return
+    from app.core.redis import open_redis
+    from app.live.relay import Relay
+
     client = open_redis(settings.redis_url, blocking_reads=True, decode_responses=True)
     # The longest a healthy answer goes without a new frame, plus a margin.
     stall = max(settings.llm_first_token_timeout, settings.llm_chunk_timeout) + 5

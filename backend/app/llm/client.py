@@ -28,6 +28,7 @@ from tenacity.stop import stop_base
 from app.core.config import Settings
 from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
 from app.core.logger import get_logger
+from app.llm.caching import PromptCache
 from app.llm.sse import (
     DRAIN_SECONDS,
     EventParser,
@@ -37,21 +38,19 @@ from app.llm.sse import (
     require_event_stream,
 )
 from app.llm.tool_calls import ToolCall, ToolOffer, ToolSupport, without_tools
+from app.llm.transport import AiohttpTransport
 
 logger = get_logger(__name__)
 
 ChatMessage = Mapping[str, Any]  # content is text; tool rounds add tool_calls
-# Connections kept open between answers (no new TCP and TLS handshake per question).
-# httpcore's pool scans its connections on every request, in O(idle x all), and only keeps
-# idle ones while it holds at most this many in all: beyond a few dozen streams at once,
-# reconnecting costs less CPU than a large keep-alive pool (bench/PERFORMANCE.md).
-KEEPALIVE_CONNECTIONS = 16
 
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    prompt_tokens: int
+    prompt_tokens: int  # all input tokens, cached and cache-written ones included
     completion_tokens: int
+    cached_tokens: int = 0  # read from the provider's prompt cache
+    cache_write_tokens: int = 0  # written to it (billed above the prompt price by some)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +102,9 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
         write=settings.llm_connect_timeout,
         pool=settings.llm_connect_timeout,
     )
-    limits = httpx.Limits(
-        max_connections=settings.llm_max_connections,
-        max_keepalive_connections=min(settings.llm_max_connections, KEEPALIVE_CONNECTIONS),
-    )
-    return httpx.AsyncClient(timeout=timeout, limits=limits, verify=_tls_context())
+    # Every connection is kept alive between answers: aiohttp's pool has no per-request scan.
+    limits = httpx.Limits(max_connections=settings.llm_max_connections)
+    return httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport(limits, _tls_context()))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -139,6 +136,7 @@ class LLMClient:
         self._backoff = wait_exponential_jitter(
             multiplier=0.5, max=settings.llm_retry_max_wait, jitter=0.5
         )
+        self._cache = PromptCache(settings.llm_prompt_cache, openrouter=settings.is_openrouter)
         if settings.openrouter_api_key is not None:
             key = settings.openrouter_api_key.get_secret_value()
             self._headers["Authorization"] = f"Bearer {key}"
@@ -183,7 +181,7 @@ class LLMClient:
         self, messages: Sequence[ChatMessage], model: str, route: Sequence[str]
     ) -> dict[str, Any]:
         extra = {"models": list(route)} if route else {}
-        return extra | {
+        payload = extra | {
             "model": model,
             "messages": list(messages),
             "stream": True,
@@ -191,6 +189,7 @@ class LLMClient:
             "temperature": self._settings.llm_temperature,
             "max_tokens": self._settings.llm_max_tokens,
         }
+        return self._cache.apply(payload, route or [model])
 
     async def _open_offering(
         self, payload: dict[str, Any], tools: ToolOffer | None, deadline: float

@@ -176,7 +176,7 @@ class StreamState:
     """What the chunks so far said about the answer, besides its text."""
 
     finish_reason: str | None = None
-    usage: tuple[int, int] | None = None  # prompt, completion tokens
+    usage: tuple[int, int, int, int] | None = None  # prompt, completion, cached, cache-write
     model: str | None = None
     tool_calls: ToolCallBuffer = field(default_factory=ToolCallBuffer)
 
@@ -217,7 +217,13 @@ class StreamState:
             self.tool_calls.add(tool_calls)
         self.finish_reason, self.model = finish_reason, model or self.model
         if usage is not None:
-            self.usage = (usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+            details = usage.get("prompt_tokens_details") or {}
+            self.usage = (
+                usage.get("prompt_tokens") or 0,
+                usage.get("completion_tokens") or 0,
+                details.get("cached_tokens") or 0,
+                details.get("cache_write_tokens") or 0,
+            )
         return texts
 
     def _add_validated(self, data: bytes) -> list[str]:
@@ -225,7 +231,13 @@ class StreamState:
         self.model = chunk.model or self.model
         if chunk.usage is not None:
             usage = chunk.usage
-            self.usage = (usage.prompt_tokens or 0, usage.completion_tokens or 0)
+            details = usage.prompt_tokens_details or _PromptDetails()
+            self.usage = (
+                usage.prompt_tokens or 0,
+                usage.completion_tokens or 0,
+                details.cached_tokens or 0,
+                details.cache_write_tokens or 0,
+            )
         texts: list[str] = []
         for choice in chunk.choices:
             self.finish_reason = choice.finish_reason or self.finish_reason
@@ -244,7 +256,13 @@ def _usual_usage(usage: object) -> bool:
     if type(usage) is not dict:
         return False
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return _optional(prompt, int) and _optional(completion, int)
+    details = usage.get("prompt_tokens_details")
+    if not (_optional(prompt, int) and _optional(completion, int) and _optional(details, dict)):
+        return False
+    return details is None or (
+        _optional(details.get("cached_tokens"), int)
+        and _optional(details.get("cache_write_tokens"), int)
+    )
 
 
 class _FunctionDelta(BaseModel):
@@ -268,9 +286,15 @@ class _Choice(BaseModel):
     finish_reason: str | None = None
 
 
+class _PromptDetails(BaseModel):
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+
 class _Usage(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    prompt_tokens_details: _PromptDetails | None = None
 
 
 class _Chunk(BaseModel):

@@ -15,11 +15,10 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from app.core.errors import ResumeError
 
 if TYPE_CHECKING:
+    import yaml
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 from app.resume.json_resume import field, render_json_resume
@@ -149,6 +148,8 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def _parse_structured(path: Path, source: str, fmt: str) -> Mapping[str, object]:
+    import yaml  # only JSON Resume files need it: loaded when first needed
+
     try:
         document: object = json.loads(source) if fmt == "json" else yaml.safe_load(source)
     except json.JSONDecodeError as exc:
@@ -164,7 +165,9 @@ def _parse_structured(path: Path, source: str, fmt: str) -> Mapping[str, object]
     return {str(key): value for key, value in document.items()}
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+def _yaml_problem(exc: "yaml.YAMLError") -> str:
+    import yaml
+
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"

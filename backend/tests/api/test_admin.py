@@ -292,7 +292,10 @@ async def test_stats_count_what_was_chatted(make_settings: SettingsFactory) -> N
         "questions": 4,
         "prompt_tokens": prompt,
         "completion_tokens": completion,
+        "cached_tokens": 0,
+        "cache_write_tokens": 0,
         "cost_usd": pytest.approx((prompt * 2 + completion * 10) / 1e6),
+        "cost_saved_usd": 0.0,
     }
     assert [day["day"] for day in today["days"]] == [today["until"]] == [today["since"]]
     assert today["top_questions"] == [

@@ -414,14 +414,15 @@ def test_parse_retry_after_reads_a_future_http_date() -> None:
 
 
 async def test_answers_reuse_one_connection_to_the_provider(
-    client: LLMClient, logs: pytest.LogCaptureFixture
+    client: LLMClient, fake_llm: FakeLLM
 ) -> None:
     for _ in range(3):
         outcome = await collect(client)
         assert outcome.completion == Completion("stop", USAGE, MODEL)
 
-    connects = [r for r in logs.records if r.getMessage().startswith("connect_tcp.started")]
-    assert len(connects) == 1
+    peers = {request.peer for request in fake_llm.requests}
+    assert len(fake_llm.requests) == 3
+    assert len(peers) == 1, peers
 
 
 # Lines of SSE text, including the awkward ones: fields without a space or a value,

@@ -6,6 +6,10 @@ seconds the socket is closed with 1008 and a reason, so a slow reader costs a bo
 amount of memory and never holds up the answer (which is stored either way).
 `LiveSink` is where a turn started on this socket writes its frames: into the
 `LiveAnswer` that this socket, and any socket that reconnects, follows.
+
+A socket that falls behind (a busy server, a replay after reconnecting) gets the chunks
+it has not been sent yet as one `chunk` frame: their texts joined, the last one's `seq`.
+Each frame sent costs a write to the socket; a joined frame costs one for all of them.
 """
 
 import asyncio
@@ -56,11 +60,48 @@ class SocketSender:
         """Send an answer's frames as they come, until its final frame."""
         try:
             async for batch in batches:
-                await self.send(*batch)
+                await self.send(*coalesce(batch))
                 if not self.open:
                     return
         except AppError as error:  # the answer could not be followed to its end
             await self.send(error_frame(error))
+
+
+_CHUNK_PREFIX = '{"type":"chunk",'  # how `LiveSink.chunk` (orjson) starts a chunk frame
+# A joined frame holds at most about this many characters of frames, so that a reader
+# who stopped reading still meets the send buffer's back-pressure one small write at a time.
+JOINED_CHARS = 8192
+
+
+def coalesce(frames: list[str]) -> list[str]:
+    """`frames` with each run of consecutive chunk frames joined into one (or a few)."""
+    if len(frames) < 2:
+        return frames
+    joined: list[str] = []
+    run: list[str] = []
+    size = 0
+    for frame in frames:
+        if not frame.startswith(_CHUNK_PREFIX) or size + len(frame) > JOINED_CHARS:
+            joined.extend(_join(run))
+            run, size = [], 0
+        if frame.startswith(_CHUNK_PREFIX):
+            run.append(frame)
+            size += len(frame)
+        else:
+            joined.append(frame)
+    joined.extend(_join(run))
+    return joined
+
+
+def _join(run: list[str]) -> list[str]:
+    if len(run) < 2:
+        return run
+    chunks = [orjson.loads(frame) for frame in run]
+    return [_chunk_frame("".join(chunk["data"] for chunk in chunks), chunks[-1]["seq"])]
+
+
+def _chunk_frame(text: str, seq: int) -> str:
+    return orjson.dumps({"type": "chunk", "data": text, "seq": seq}).decode()
 
 
 class LiveSink:
@@ -70,8 +111,7 @@ class LiveSink:
         self._answer = answer
 
     async def chunk(self, text: str) -> None:
-        frame = {"type": "chunk", "data": text, "seq": self._answer.next_seq}
-        self._answer.add(orjson.dumps(frame).decode())
+        self._answer.add(_chunk_frame(text, self._answer.next_seq))
 
     async def done(self, data: DoneData) -> None:
         self._answer.finish(DoneEvent(data=data).model_dump_json())

@@ -45,6 +45,8 @@ Open **`ws://HOST/ws`** with a WebSocket client (browsers: `new WebSocket(...)`)
    "answering": false}}` (after an `error` `session_not_found` when the requested session
    does not exist). `answering: true`: an answer is still streaming; its chunks follow.
 2. Per question, `chunk` frames numbered from 1: `{"type": "chunk", "data": "Maya is a", "seq": 1}`
+   (a client that falls behind, or reconnects, gets the chunks it missed joined in one
+   frame with the last one's `seq`: numbers may skip, text never does)
 3. then exactly one `done`: `{"type": "done", "data": {"content": "Maya is a backend engineer.",
    "finish_reason": "stop", "usage": {"prompt_tokens": 1254, "completion_tokens": 7,
    "total_tokens": 1261}, "model": "openai/gpt-4o-mini", "latency_ms": 812, "source": "model"}}`
