@@ -146,7 +146,8 @@ class _Socket:
 
     def answering(self) -> bool:
         following = self._following is not None and not self._following.done()
-        return following or self._hub.local(self._chat.id) is not None
+        local = self._hub.local(self._chat.id)  # final: its turn is only tidying up
+        return following or (local is not None and not local.final)
 
     def follow(self, batches: AsyncIterator[list[str]]) -> None:
         self._following = asyncio.create_task(self._sender.pump(batches))
