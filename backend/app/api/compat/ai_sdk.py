@@ -36,7 +36,7 @@ from app.core.errors import AnswerInterruptedError, AppError, BusyError
 from app.core.logger import session_id_var
 from app.core.tasks import running_in_background
 from app.live.answer import LiveAnswer
-from app.live.hub import LiveHub
+from app.live.hub import LiveHub, Streaming
 
 router = APIRouter(prefix="/api/ui", tags=["ai-sdk"])
 
@@ -103,7 +103,7 @@ async def ui_chat(
 )
 async def ui_chat_stream(chat_id: ChatId, hub: LiveHubDep) -> Response:
     session_id = session_for(chat_id)
-    streaming = await hub.find(session_id)
+    streaming = await _streaming(hub, session_id)
     if streaming is None:
         return Response(status_code=204)
     if isinstance(streaming, LiveAnswer):
@@ -124,10 +124,11 @@ async def _start(
     client: Client,
 ) -> tuple[ActiveTurn, LiveAnswer]:
     """Start a turn kept in the live hub, as the socket does; `busy` while one streams."""
-    if await hub.find(session_id) is not None:
+    if await _streaming(hub, session_id) is not None:
         raise BusyError()
     opened = await service.open_session(str(session_id))
-    if hub.local(session_id) is not None:  # another request started one meanwhile
+    local = hub.local(session_id)
+    if local is not None and not local.final:  # another request started one meanwhile
         raise BusyError()
     answer = LiveAnswer(question)
     chat = ChatSession(session_id, stored=opened.resumed)
@@ -141,6 +142,14 @@ async def _start(
     assert turn.task is not None
     turn.task.add_done_callback(ended)
     return turn, answer
+
+
+async def _streaming(hub: LiveHub, session_id: uuid.UUID) -> Streaming | None:
+    """The answer being written for `session_id`; one whose end was written is done."""
+    streaming = await hub.find(session_id)
+    if isinstance(streaming, LiveAnswer) and streaming.final:
+        return None  # its turn is only storing and tidying up
+    return streaming
 
 
 async def _watched(
