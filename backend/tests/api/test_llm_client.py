@@ -398,6 +398,8 @@ def http_date(delta: timedelta) -> str:
         ("", None),
         (None, None),
     ],
+    # Named, not numbered by value: the date changes between pytest-xdist workers' collections.
+    ids=["fraction", "seconds", "negative", "past date", "not a number", "empty", "absent"],
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
