@@ -1,7 +1,8 @@
 """Create or drop a throwaway PostgreSQL database for a test run.
 
 Usage: `python tests/support/pg_admin.py ADMIN_URL create|drop NAME`. The test suite
-uses the same functions to give each pytest-xdist worker a database of its own.
+uses the same functions to give each pytest-xdist worker a database of its own,
+`NAME_gw0`, `NAME_gw1`, ...; `drop` also drops any of those a killed run left behind.
 """
 
 import asyncio
@@ -42,11 +43,23 @@ async def drop_database(admin_url: str, name: str) -> None:
         await connection.close()
 
 
+async def worker_databases(admin_url: str, name: str) -> list[str]:
+    """The per-worker copies of `name` that exist on the server."""
+    connection = await asyncpg.connect(_dsn(admin_url))
+    try:
+        rows = await connection.fetch("SELECT datname FROM pg_database")
+    finally:
+        await connection.close()
+    copy = re.compile(rf"{re.escape(_checked(name))}_gw[0-9]+")
+    return sorted(row["datname"] for row in rows if copy.fullmatch(row["datname"]))
+
+
 async def main(admin_url: str, action: str, name: str) -> None:
     if action == "create":
         await create_database(admin_url, name)
     elif action == "drop":
-        await drop_database(admin_url, name)
+        for database in [name, *await worker_databases(admin_url, name)]:
+            await drop_database(admin_url, database)
     else:
         raise SystemExit(f"unknown action: {action!r}")
 
