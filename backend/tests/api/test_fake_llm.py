@@ -5,8 +5,9 @@ from typing import Any
 
 import httpx
 import pytest
+from openai import AsyncOpenAI
 
-from devtools.fake_llm import FakeLLM, Reply, start_fake_llm
+from devtools.fake_llm import Call, FakeLLM, Reply, start_fake_llm
 
 MESSAGES = [{"role": "user", "content": "What does Alex do for a living?"}]
 
@@ -188,3 +189,47 @@ async def test_scripted_replies_are_served_in_order_then_default(
     assert [r.status_code for r in responses] == [200, 503, 200]
     assert responses[0].json()["choices"][0]["message"]["content"] == "first"
     assert responses[2].json()["choices"][0]["message"]["content"] == "Hello, world."
+
+
+async def test_tool_calls_stream_in_pieces_as_the_openai_client_reads_them(fake: FakeLLM) -> None:
+    """The real `openai` package puts the streamed call together, then sends the result."""
+    arguments = {"name": "Jane Doe", "email": "jane@acme.example"}
+    fake.script(
+        Reply(tokens=[], tool_calls=[Call("record_contact", arguments, id="call_1", pieces=4)]),
+        Reply(tokens=["Thanks, ", "Jane."]),
+    )
+    tools: list[Any] = [
+        {"type": "function", "function": {"name": "record_contact", "parameters": {}}}
+    ]
+    client = AsyncOpenAI(base_url=fake.base_url, api_key="sk-test")
+    messages: list[Any] = [{"role": "user", "content": "Reach me at jane@acme.example"}]
+    async with client.chat.completions.stream(
+        model="test/model", messages=messages, tools=tools
+    ) as stream:
+        deltas = [
+            call.function.arguments
+            async for chunk in stream
+            if chunk.type == "chunk" and chunk.chunk.choices
+            for call in chunk.chunk.choices[0].delta.tool_calls or []
+            if call.function and call.function.arguments
+        ]
+        final = await stream.get_final_completion()
+    [choice] = final.choices
+    [call] = choice.message.tool_calls or []
+    messages += [
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"ok": true}'},
+    ]
+    follow_up = await client.chat.completions.create(
+        model="test/model", messages=messages, tools=tools
+    )
+    await client.close()
+
+    assert len(deltas) == 4  # the arguments came in four pieces
+    assert choice.finish_reason == "tool_calls"
+    assert (call.id, call.function.name) == ("call_1", "record_contact")
+    assert json.loads(call.function.arguments) == arguments
+    assert follow_up.choices[0].message.content == "Thanks, Jane."
+    sent = fake.requests[-1].body["messages"]
+    assert sent[-2]["tool_calls"][0]["id"] == "call_1"
+    assert sent[-1] == {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true}'}

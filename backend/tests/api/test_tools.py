@@ -113,8 +113,10 @@ async def test_a_lead_given_to_the_model_over_rest(
     if stream:
         events = sse_events(response.text)
         names = [name for name, _ in events]  # the leak guard may join a tail to the next chunk
-        assert names[0] == "session" and names[-1] == "done"
-        assert set(names[1:-1]) == {"chunk"} and len(names) > 3
+        assert names[0] == "session"
+        assert names[-1] == "done"
+        assert set(names[1:-1]) == {"chunk"}
+        assert len(names) > 3
         assert "".join(data["data"] for name, data in events if name == "chunk") == expected
         assert events[-1][1]["data"]["content"] == expected
         assert "record_contact" not in response.text

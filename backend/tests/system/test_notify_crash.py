@@ -41,14 +41,14 @@ async def test_sigkill_during_delivery_delivers_after_restart(database_url: str)
             async with httpx.AsyncClient() as http:
                 url = f"http://127.0.0.1:{port}/api/sessions/{session}/contact"
                 assert (await http.post(url, json=FORM)).status_code == 201
-            await hook.wait_for(1, answered=False)  # in the middle of delivering
+            await hook.wait_for(1, seconds=30, answered=False)  # in the middle of delivering
             process.kill()
             killed_at = time.monotonic()
             await process.wait()
         hook.release()  # answers the dead connection; the app never saw a reply
         async with uvicorn_process(**settings):
             print(f"restarted {time.monotonic() - killed_at:.1f} s after the kill")
-            await hook.wait_for(2, seconds=60)
+            await hook.wait_for(2, seconds=90)  # a start-up takes long on a busy machine
             redelivered_after = time.monotonic() - killed_at
             row = await delivered(Settings(_env_file=None, database_url=database_url))
         [first, again] = hook.attempts
