@@ -22,7 +22,7 @@ OUR_PREFIXES = (
     "ADMIN_", "ALLOWED_", "APP_", "BUDGET_", "DATABASE_", "DEBUG", "EXCERPT_", "FALLBACK_",
     "GREETING", "HISTORY_", "LLM_", "LOG_", "MAX_", "METRICS_", "MIGRATE_", "OPENROUTER_",
     "PROMETHEUS_", "RATE_LIMIT_", "REDIS_", "RESUME_", "RETENTION_", "SHUTDOWN_", "STARTER_",
-    "TOKEN_", "TRUSTED_", "WS_",
+    "TOKEN_", "TRUSTED_", "WS_", "HOST", "PORT", "HTTP_", "SLOT_", "IPV6_", "ANSWER_",
 )  # fmt: skip
 
 _running: set[int] = set()

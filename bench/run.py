@@ -1,7 +1,7 @@
 """The benchmark in one command, from backend/: `uv run python ../bench/run.py [--quick]`.
 
 For each level of concurrent sessions it starts a fresh stand-in provider
-(`python -m devtools.fake_llm`) and a fresh app (`uvicorn app.main:app`) on 127.0.0.1,
+(`python -m devtools.fake_llm`) and a fresh app (`resume-chat serve`) on 127.0.0.1,
 measures the floor (the load straight to the provider), an idle phase (N open sockets)
 and the chat load, then stops both. Everything it starts is stopped on exit, error,
 Ctrl+C or SIGTERM. Results go to `--out` as latest.json, latest.md and latest.png.
@@ -24,7 +24,7 @@ import profiling
 from machine import describe_machine
 from procs import BENCH, child, clean_env, free_port, migrate, postgres_database, wait_http
 from report import compare_workers, markdown, write_outputs
-from servers import ORIGIN, app_args, app_settings, provider_args
+from servers import ORIGIN, app_args, app_settings, provider_args, shown
 from stats import difference
 
 PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -232,7 +232,7 @@ def configuration(args: argparse.Namespace) -> dict[str, Any]:
             "tokens_per_second": args.tokens_per_second,
         },
         "database": "sqlite" if args.sqlite else "postgresql",
-        "app_command": " ".join(app_args(args, 0)[1:]).replace("--port 0", "--port <free>"),
+        "app_command": shown(app_args(args, 0)).replace("--port 0", "--port <free>"),
         "app_settings_at_top_level": app_settings(args, top, "<throwaway>", "<provider>"),
     }
 

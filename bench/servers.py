@@ -8,6 +8,7 @@ NO_BUDGET = str(10**12)  # budgets still checked, as in production, but never re
 # The production-recommended server flags (bench/PERFORMANCE.md): uvloop and httptools named
 # rather than left to `auto`, the sans-I/O websockets implementation, and no
 # permessage-deflate (chat frames are small; compressing each costs CPU for little).
+# `resume-chat serve` sets them itself; they are for runs with `--uvicorn-arg`.
 UVICORN_FLAGS = (
     "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
     "--ws-per-message-deflate", "false", "--no-proxy-headers", "--log-level", "warning",
@@ -48,7 +49,17 @@ def provider_args(args: argparse.Namespace, port: int) -> list[str]:
 
 
 def app_args(args: argparse.Namespace, port: int) -> list[str]:
-    return [
-        "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(args.workers), *UVICORN_FLAGS, *args.uvicorn_arg,
-    ]  # fmt: skip
+    """Python's arguments for the app: `resume-chat serve` (`-m app.cli serve`, the same code).
+
+    With `--uvicorn-arg`, plain uvicorn with the production flags plus those, to try
+    server flags that `resume-chat serve` does not take.
+    """
+    where = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
+    if args.uvicorn_arg:
+        return ["-m", "uvicorn", "app.main:app", *where, *UVICORN_FLAGS, *args.uvicorn_arg]
+    return ["-m", "app.cli", "serve", *where]
+
+
+def shown(python_args: list[str]) -> str:
+    """The command line a person would type for `python_args`."""
+    return " ".join(python_args[1:]).replace("app.cli serve", "resume-chat serve")

@@ -1,7 +1,7 @@
 """The soak run, from backend/: `uv run python ../bench/soak.py --minutes 10` (or `--quick`).
 
 Starts the stand-in provider (`python -m devtools.fake_llm --fault-rate ...`) and the app
-(`uvicorn app.main:app`) on 127.0.0.1 against a throwaway PostgreSQL database (or SQLite),
+(`resume-chat serve`) on 127.0.0.1 against a throwaway PostgreSQL database (or SQLite),
 runs mixed load for the given time (see soak_visitors.py), then checks the database for
 lost turns, the app's memory trend and its database connections, and writes
 soak-latest.json and soak-latest.md. Exits 1 when a turn was lost. Everything it starts
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from procs import BENCH, child, clean_env, free_port, migrate, postgres_database, wait_http
-from servers import UVICORN_FLAGS
 from soak_checks import RssTrend, audit, markdown, pg_connections, stored_messages
 from soak_visitors import Tally, Visitor
 
@@ -96,9 +95,10 @@ def provider_args(args: argparse.Namespace, port: int) -> list[str]:
 
 
 def app_args(args: argparse.Namespace, port: int) -> list[str]:
+    """`resume-chat serve` (`python -m app.cli serve`, the same code)."""
     return [
-        "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(args.workers), *UVICORN_FLAGS,
+        "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(args.workers),
     ]  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """The composition root: `create_app()` and the lifespan that owns every long-lived resource.
 
-`uv run uvicorn app.main:app` serves the product. Settings are read when the server
+`uv run resume-chat serve` serves the product (`app.server`). Settings are read when the server
 starts, not at import time.
 """
 
@@ -22,7 +22,12 @@ from app.api import metrics as metrics_api
 from app.api.compat import ai_sdk, openai_chat
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
-from app.api.middleware import CORSFromSettings, RequestIdMiddleware, StartupErrorReporter
+from app.api.middleware import (
+    BodyLimit,
+    CORSFromSettings,
+    RequestIdMiddleware,
+    StartupErrorReporter,
+)
 from app.api.shutdown import install_graceful_shutdown
 from app.api.socket import docs as ws_docs
 from app.api.socket import routes as ws
@@ -214,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ai_sdk.router)
     app.include_router(openai_chat.router)
     install_docs(app)
+    app.add_middleware(BodyLimit)
     app.add_middleware(CORSFromSettings)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StartupErrorReporter)

@@ -153,6 +153,14 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     prometheus_multiproc_dir: str | None = None
 
+    # Serving and hardening (docs/security.md). `resume-chat serve` listens on HOST:PORT.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65_535)
+    # REST bodies over this many bytes are refused with 413 before they are read whole.
+    max_request_body_bytes: int = Field(65_536, ge=1024)
+    # Seconds a client has to send a request's headers (`resume-chat serve`), then 408.
+    http_header_timeout: Seconds = 10.0
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:

@@ -3,7 +3,8 @@
 - `running_app(settings)` / `serve(asgi_app)`: a real uvicorn server on a loopback port,
   in the test's own event loop.
 - `threaded_app(**settings)`: the same from a background thread, for synchronous tests.
-- `app_process(*args, **settings)`: the app as users run it, in its own process.
+- `app_process(*args, **settings)`: the app as users run it (`resume-chat serve`), in its
+  own process.
 """
 
 import asyncio
@@ -32,6 +33,8 @@ async def running_app(settings: Settings) -> AsyncIterator[int]:
 
 
 BACKEND = Path(__file__).resolve().parents[2]
+# The console script `uv sync` installs beside the interpreter: the user's run command.
+RESUME_CHAT = str(Path(sys.executable).with_name("resume-chat"))
 
 
 def free_port() -> int:
@@ -45,15 +48,17 @@ def clean_env(**settings: str) -> dict[str, str]:
     """The caller's environment without any of the app's settings, plus `settings`."""
     ours = (
         "OPENROUTER_", "LLM_", "DATABASE_", "RESUME_", "LOG_", "DEBUG", "APP_", "REDIS_",
-        "RATE_", "WS_", "NOTIFY_", "SMTP_", "PUBLIC_BASE_URL",
+        "RATE_", "WS_", "NOTIFY_", "SMTP_", "PUBLIC_BASE_URL", "HOST", "PORT", "MAX_", "HTTP_",
+        "SLOT_", "IPV6_", "ANSWER_", "BUDGET_", "TRUSTED_",
     )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ours)}
     return env | {k.upper(): v for k, v in settings.items()}
 
 
 async def start_process(port: int, *args: str, **settings: str) -> asyncio.subprocess.Process:
+    """`resume-chat serve --port PORT ARGS` with `settings` as its environment."""
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), *args,
+        RESUME_CHAT, "serve", "--port", str(port), *args,
         cwd=BACKEND, env=clean_env(**settings),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -74,7 +79,7 @@ async def _wait_until_up(port: int, process: asyncio.subprocess.Process) -> None
 async def uvicorn_process(
     *args: str, **settings: str
 ) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
-    """Serve the app from `uvicorn app.main:app ARGS` until the block ends (then killed)."""
+    """Serve the app from `resume-chat serve ARGS` until the block ends (then killed)."""
     port = free_port()
     process = await start_process(port, *args, **settings)
     try:

@@ -1,4 +1,4 @@
-"""The service as users run it: `uvicorn app.main:app` in its own process."""
+"""The service as users run it: `resume-chat serve` in its own process."""
 
 import asyncio
 import os
