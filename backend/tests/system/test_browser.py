@@ -20,9 +20,7 @@ from playwright.async_api import (
     Browser,
     Locator,
     Page,
-    ViewportSize,
     WebSocketRoute,
-    async_playwright,
     expect,
 )
 from starlette.applications import Starlette
@@ -35,18 +33,8 @@ from app.main import create_app
 from devtools.fake_llm import FakeLLM, Reply, lorem_tokens, start_fake_llm
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app, serve
+from tests.support.browser import CHROMIUM, DESKTOP, PHONE, chromium
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-PHONE: ViewportSize = {"width": 375, "height": 740}
 ADMIN_TOKEN = "browser-test-admin-token"
 
 # One browser serves the whole module, so the tests, their apps and fake LLMs and the
@@ -94,14 +82,8 @@ async def fake_llm() -> AsyncIterator[FakeLLM]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest_asyncio.fixture(loop_scope="module")
