@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from app.admin.routes import require_admin
 from app.api.deps import ClientDep, LeadsDep
-from app.api.errors import documented_error
+from app.api.errors import ERROR_RESPONSES, documented_error
 from app.db.base import utcnow
 from app.leads.export import csv_rows
 from app.leads.schemas import ContactCreated, ContactForm, GapList, LeadPage
@@ -63,7 +63,7 @@ admin_router = APIRouter(
     summary="Leave contact details for the resume's owner",
     status_code=201,
     response_model=ContactCreated,
-    responses={422: _INVALID_EMAIL, 429: _TOO_MANY, 503: _STORAGE},
+    responses={400: ERROR_RESPONSES[400], 422: _INVALID_EMAIL, 429: _TOO_MANY, 503: _STORAGE},
     description="Works with or without a model. An id the server has not stored yet (the "
     "widget's session before its first question) is stored as a conversation with no "
     "messages. A filled `website` (a honeypot) gets the same 201 and nothing is stored.",
