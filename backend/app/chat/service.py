@@ -42,7 +42,7 @@ from app.llm.chain import ModelChain
 from app.llm.client import Completion, TokenUsage
 from app.llm.tokens import TokenCounter
 from app.resume.context import ResumeContext
-from app.resume.excerpts import ExcerptIndex
+from app.resume.excerpts import Excerpts
 from app.resume.loader import Resume, load_resume
 
 logger = get_logger(__name__)
@@ -284,10 +284,11 @@ class ConversationService:
         return completion
 
     async def _stream_excerpts(
-        self, excerpts: ExcerptIndex, question: str, answer: Answer, sink: TurnSink
+        self, excerpts: Excerpts, question: str, answer: Answer, sink: TurnSink
     ) -> Completion:
         answer.source = "resume_excerpt"
-        reply = excerpts.answer(question, self._answers.excerpt_passages)
+        index = await excerpts.index()
+        reply = index.answer(question, self._answers.excerpt_passages)
         for line in reply.text.splitlines(keepends=True):
             _record(answer, line)
             await sink.chunk(line)

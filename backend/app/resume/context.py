@@ -9,7 +9,7 @@ from app.chat.leak_guard import REPLACEMENT, LeakPatterns, process_canary
 from app.chat.prompts import MESSAGE_OVERHEAD, instructions, system_prompt
 from app.core.errors import ResumeError
 from app.llm.tokens import TokenCounter
-from app.resume.excerpts import ExcerptIndex
+from app.resume.excerpts import Excerpts
 from app.resume.loader import Resume
 
 
@@ -18,7 +18,7 @@ class ResumeContext:
     resume: Resume
     system_prompt: str
     system_tokens: int
-    excerpts: ExcerptIndex | None
+    excerpts: Excerpts | None  # built on first use
     leak_patterns: LeakPatterns  # the prompt's canary and instructions, kept out of answers
     leak_replacement: str  # what a visitor reads instead of a leak
     tools: Sequence[dict[str, Any]] = ()
@@ -43,7 +43,7 @@ class ResumeContext:
             resume=resume,
             system_prompt=prompt,
             system_tokens=counter.count(prompt) + MESSAGE_OVERHEAD + tool_tokens,
-            excerpts=ExcerptIndex.build(resume) if excerpts else None,
+            excerpts=Excerpts(resume) if excerpts else None,
             tools=tools,
             leak_patterns=LeakPatterns(canary, instructions(prompt)),
             leak_replacement=REPLACEMENT.format(name=resume.owner_name or "the resume's owner"),

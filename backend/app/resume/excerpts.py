@@ -7,15 +7,17 @@ any other question by the lines that best match its words (BM25 over stemmed wor
 line indexed with its section title, its entry's heading and words visitors use for that
 kind of section). `answer()` says whether anything matched, so callers can count the
 questions the resume could not answer.
+
+bm25s brings numpy, a third of a second of a cold start that most deployments (those with
+a model) never need: `Excerpts` imports it and builds the index, in a thread, the first
+time an answer needs it.
 """
 
+import asyncio
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import bm25s  # type: ignore[import-untyped]
-import Stemmer  # type: ignore[import-not-found]
-from bm25s.stopwords import STOPWORDS_EN_PLUS  # type: ignore[import-untyped]
 
 from app.resume.loader import Resume
 from app.resume.passages import Unit, units_of
@@ -38,7 +40,7 @@ _CURRENT = re.compile(r"\b(present|current|now|today|ongoing)\b", re.IGNORECASE)
 _NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w+#.-]*(?:(?: (?:on|of|&|for))? [A-Z][\w+#.-]*)*")
 # Question filler ("has she used X?", "does she know X?") that matches the wrong lines.
 _FILLER = {"tell", "please", "could", "would", "also", "ever", "like", "know", "knows"}
-_STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | _FILLER | {"use", "used", "uses", "using"}
+
 # Words a visitor uses for a section that the section itself rarely contains ("where did she
 # study?" for Education). They are indexed with the section's lines, never shown.
 _SECTION_CUES: tuple[tuple[str, str], ...] = (
@@ -76,14 +78,24 @@ class ExcerptAnswer:
     topic: str | None  # the recruiter topic recognised ("salary", "visa", ...), if any
 
 
+@functools.cache
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS  # type: ignore[import-untyped]
+
+    return frozenset(STOPWORDS_EN_PLUS) | _FILLER | {"use", "used", "uses", "using"}
+
+
 class _Analyzer:
     """Lower-cased, stop-word-free, Snowball-stemmed words; the same for lines and questions."""
 
     def __init__(self) -> None:
+        import Stemmer  # type: ignore[import-not-found]  # loaded on first use: see the docstring
+
         self._stemmer = Stemmer.Stemmer("english")
+        self._stopwords = _stopwords()
 
     def tokens(self, text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
-        skipped = _STOPWORDS | ignored
+        skipped = self._stopwords | ignored
         words = [word for word in _WORD.findall(text.casefold()) if word not in skipped]
         stems: list[str] = self._stemmer.stemWords(words)
         return stems
@@ -99,6 +111,8 @@ class ExcerptIndex:
         self._wording = Wording(resume.owner_name, resume.text)
         corpus = [analyzer.tokens(self._indexed_text(unit)) for unit in units]
         self._vocabulary = {token for tokens in corpus for token in tokens}
+        import bm25s  # type: ignore[import-untyped]  # loaded on first use: see the docstring
+
         self._bm25 = bm25s.BM25()
         if self._vocabulary:  # bm25s divides by the mean line length
             self._bm25.index(corpus, show_progress=False)
@@ -238,6 +252,22 @@ class ExcerptIndex:
             cue for triggers, cue in _SECTION_CUES if heading & set(self._analyzer.tokens(triggers))
         ]
         return "\n".join([title, *cues, unit.head, unit.text])
+
+
+class Excerpts:
+    """A resume's `ExcerptIndex`, built the first time an answer needs one."""
+
+    def __init__(self, resume: Resume) -> None:
+        self._resume = resume
+        self._index: ExcerptIndex | None = None
+        self._building = asyncio.Lock()
+
+    async def index(self) -> ExcerptIndex:
+        """Built in a thread, once: importing bm25s and numpy takes a fraction of a second."""
+        async with self._building:
+            if self._index is None:
+                self._index = await asyncio.to_thread(ExcerptIndex.build, self._resume)
+        return self._index
 
 
 def _says(topic: Topic, unit: Unit) -> bool:

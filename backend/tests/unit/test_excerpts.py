@@ -1,11 +1,14 @@
+import asyncio
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from app.core.config import DEFAULT_RESUME
-from app.resume.excerpts import ExcerptIndex
+from app.resume.excerpts import ExcerptIndex, Excerpts
 from app.resume.loader import Resume, load_resume
 from app.resume.passages import sentences, units_of
 
@@ -434,3 +437,19 @@ def test_skills_list_the_skills_section_and_earlier_jobs_the_job_before(
         "**Experience:** Senior Software Engineer — Trailhead Logistics, Gothenburg"
         " \u00b7 August 2017 \u2013 February 2021"
     )
+
+
+def test_the_app_starts_without_importing_the_excerpt_index_libraries() -> None:
+    """bm25s and numpy load only when an excerpt answer first needs them (issue 18)."""
+    code = "import sys, app.main; print(sorted({'bm25s', 'numpy'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+async def test_excerpts_build_their_index_once_on_first_use() -> None:
+    excerpts = Excerpts(load_resume(DEFAULT_RESUME, LIMIT))
+    first, second = await asyncio.gather(excerpts.index(), excerpts.index())
+    assert first is second
+    assert first.answer("Where did she study?").matched
