@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from playwright.async_api import Browser, Locator, Page, Request, expect
 
 from app.main import create_app
 from devtools.fake_llm import FakeLLM, Reply, start_fake_llm
+from devtools.fake_llm import PromptCache as ProviderCache
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
 from tests.support.browser import CHROMIUM, DESKTOP, PHONE, axe_violations, chromium
@@ -114,6 +116,11 @@ async def converse(http: httpx.AsyncClient, *questions: str) -> str:
         session_id = response.json()["session_id"]
     assert session_id is not None
     return session_id
+
+
+def cents(usd: float) -> str:
+    """A figure under a cent as the dashboard shows it: JavaScript's toPrecision(2)."""
+    return "$" + format(Decimal(f"{usd:.2g}"), "f")
 
 
 def auth() -> dict[str, str]:
@@ -277,8 +284,15 @@ async def test_visitor_html_and_script_show_as_text(
 
 
 async def test_stats_chart_totals_answering_mode_and_resume_reload(
-    page: Page, make_settings: SettingsFactory, tmp_path: Path, screenshots: Path
+    page: Page,
+    make_settings: SettingsFactory,
+    fake_llm: FakeLLM,
+    tmp_path: Path,
+    screenshots: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The provider reports cached input tokens, as providers do (the fake is the module's).
+    monkeypatch.setattr(fake_llm, "prompt_cache", ProviderCache())
     resume = tmp_path / "resume.md"
     resume.write_text("# Jo Example\n\nBackend engineer in Oslo.\n", encoding="utf-8")
     async with dashboard(
@@ -293,17 +307,24 @@ async def test_stats_chart_totals_answering_mode_and_resume_reload(
 
         totals = page.locator("#totals .total")
         await expect(totals.locator("dt")).to_have_text(
-            ["Questions", "Conversations", "Tokens", "Estimated cost"]
-        )
-        tokens = stats["totals"]["prompt_tokens"] + stats["totals"]["completion_tokens"]
-        await expect(totals.locator("dd").nth(0)).to_have_text("3")
-        await expect(totals.locator("dd").nth(1)).to_have_text("2")
-        await expect(totals.locator("dd").nth(2)).to_have_text(f"{tokens:,}")
-        await expect(totals.locator("dd").nth(3)).to_have_text(
-            f"${stats['totals']['cost_usd']:#.2g}"  # as JavaScript's toPrecision(2)
-        )
+            [
+                "Questions", "Conversations", "Tokens", "Estimated cost",
+                "Cached input tokens", "Saved by prompt caching",
+            ]
+        )  # fmt: skip
+        figures = stats["totals"]
+        tokens = figures["prompt_tokens"] + figures["completion_tokens"]
+        assert figures["cached_tokens"] > 0
+        assert figures["cost_saved_usd"] > 0
+        await expect(totals.locator("dd")).to_have_text(
+            [
+                "3", "2", f"{tokens:,}",
+                cents(figures["cost_usd"]),
+                f"{figures['cached_tokens']:,}", cents(figures["cost_saved_usd"]),
+            ]
+        )  # fmt: skip
         charts = page.get_by_role("img")
-        await expect(charts).to_have_count(4)
+        await expect(charts).to_have_count(6)
         today = datetime.now(UTC).date().isoformat()
         await expect(charts.first).to_have_attribute(
             "aria-label", f"Questions per day: 3 in total, at most 3 on {today}."
@@ -314,7 +335,8 @@ async def test_stats_chart_totals_answering_mode_and_resume_reload(
         assert await bars.first.get_attribute("height") == "0"
         await expect(page.locator("#answering dd")).to_have_text(
             [
-                "The model answers", "openai/gpt-4o-mini, then backup/model", "0.15 in, 0.6 out",
+                "The model answers", "openai/gpt-4o-mini, then backup/model",
+                "0.15 in, 0.075 cached in, 0.15 cache write, 0.6 out",
                 "0", "0",  # leads and unanswered questions in the range
             ]
         )  # fmt: skip

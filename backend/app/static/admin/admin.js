@@ -521,7 +521,8 @@
       ["Model in use", answering.models && answering.models.length
         ? answering.models.join(", then ") : "none"],
       ["Prices (USD per million tokens)",
-        `${stats.prompt_price_per_mtok} in, ${stats.completion_price_per_mtok} out`],
+        `${stats.prompt_price_per_mtok} in, ${stats.cached_input_price_per_mtok} cached in, ` +
+        `${stats.cache_write_price_per_mtok} cache write, ${stats.completion_price_per_mtok} out`],
     ];
     if (typeof stats.leads === "number") rows.push(["Leads", numbers.format(stats.leads)]);
     if (typeof stats.gaps === "number") {
@@ -537,10 +538,17 @@
     { name: "Tokens", value: (d) => d.prompt_tokens + d.completion_tokens,
       format: (v) => numbers.format(v) },
     { name: "Estimated cost", value: (d) => d.cost_usd, format: usd },
+    { name: "Cached input tokens", value: (d) => d.cached_tokens,
+      format: (v) => numbers.format(v) },
+    { name: "Saved by prompt caching", value: (d) => d.cost_saved_usd, format: usd },
   ];
 
+  /** Dollars: two significant digits under a cent, cents above; a saving can be negative. */
   function usd(value) {
-    return value === 0 ? "$0" : value < 0.01 ? `$${value.toPrecision(2)}` : `$${value.toFixed(2)}`;
+    const size = Math.abs(value);
+    const sign = value < 0 ? "-" : "";
+    return size === 0 ? "$0" : size < 0.01 ? `${sign}$${size.toPrecision(2)}`
+      : `${sign}$${size.toFixed(2)}`;
   }
 
   function renderTotals(stats) {
@@ -604,9 +612,9 @@
 
   function dayRow(day) {
     return el("tr", {}, el("td", {}, day.day),
-      ...[day.conversations, day.questions, day.prompt_tokens + day.completion_tokens]
-        .map((v) => el("td", { class: "num" }, numbers.format(v))),
-      el("td", { class: "num" }, usd(day.cost_usd)));
+      ...[day.conversations, day.questions, day.prompt_tokens + day.completion_tokens,
+        day.cached_tokens].map((v) => el("td", { class: "num" }, numbers.format(v))),
+      ...[day.cost_usd, day.cost_saved_usd].map((v) => el("td", { class: "num" }, usd(v))));
   }
 
   async function reloadResume() {
