@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
@@ -22,6 +23,17 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 375, "height": 740}
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 SERIOUS = ("serious", "critical")
+
+# What every page test module marks itself with (`pytestmark = PAGE_MARKS`): skipped
+# without Chromium, and run on the module's event loop, where tests/system/pages/conftest.py
+# keeps the browser and the fake LLM.
+PAGE_MARKS = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)",
+    ),
+    pytest.mark.asyncio(loop_scope="module"),
+]
 
 
 @asynccontextmanager

@@ -1,23 +1,19 @@
 """The browser chat (`/` and `/widget.js`) in a real browser.
 
 Debian's Chromium is driven by Playwright (nothing is downloaded), against the app on a
-free port with the loopback fake LLM, all on the test's event loop. Screenshots go to a
-temporary directory, or to tests/screenshots/ with SAVE_SCREENSHOTS=1.
+free port with the loopback fake LLM, all on the module's event loop (the fixtures are in
+conftest.py).
 """
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
-import pytest_asyncio
 from playwright.async_api import (
-    Browser,
     Locator,
     Page,
     WebSocketRoute,
@@ -30,22 +26,16 @@ from starlette.routing import Route
 
 from app.core.config import OPENROUTER_BASE_URL
 from app.main import create_app
-from devtools.fake_llm import FakeLLM, Reply, lorem_tokens, start_fake_llm
+from devtools.fake_llm import FakeLLM, Reply, lorem_tokens
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app, serve
-from tests.support.browser import CHROMIUM, DESKTOP, PHONE, chromium
+from tests.support.browser import PAGE_MARKS, PHONE
 
 ADMIN_TOKEN = "browser-test-admin-token"
 
 # One browser serves the whole module, so the tests, their apps and fake LLMs and the
 # browser all run on the module's event loop.
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)",
-    ),
-    pytest.mark.asyncio(loop_scope="module"),
-]
+pytestmark = PAGE_MARKS
 
 HOST_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -65,48 +55,6 @@ HOST_PAGE = """<!doctype html>
   SNIPPET
 </body></html>
 """
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """The browser tests check the widget, not the database: SQLite only."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def fake_llm() -> AsyncIterator[FakeLLM]:
-    """As in conftest, but on the module's loop."""
-    async with start_fake_llm() as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    """A fresh desktop-sized page; any uncaught script error fails the test."""
-    context = await browser.new_context(viewport=DESKTOP)
-    opened = await context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield opened
-    finally:
-        await context.close()
-    assert not errors, f"script errors on the page: {errors}"
-
-
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("SAVE_SCREENSHOTS") == "1":
-        path = Path(__file__).parent / "screenshots"
-        path.mkdir(exist_ok=True)
-        return path
-    return tmp_path_factory.mktemp("screenshots")
 
 
 @asynccontextmanager

@@ -1,13 +1,11 @@
 """The owner's dashboard (`/admin`) in a real browser, on data made through the public API.
 
 Debian's Chromium driven by Playwright, the app on a free port with the loopback fake
-LLM, all on the module's event loop (as in test_browser.py). Screenshots go to a
-temporary directory, or to tests/screenshots/ with SAVE_SCREENSHOTS=1.
+LLM, all on the module's event loop (the fixtures are in conftest.py).
 """
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,15 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Locator, Page, Request, expect
+from playwright.async_api import Locator, Page, Request, expect
 
 from app.main import create_app
-from devtools.fake_llm import FakeLLM, Reply, start_fake_llm
+from devtools.fake_llm import FakeLLM, Reply
 from devtools.fake_llm import PromptCache as ProviderCache
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
-from tests.support.browser import CHROMIUM, DESKTOP, PHONE, axe_violations, chromium
+from tests.support.browser import DESKTOP, PAGE_MARKS, PHONE, axe_violations
 
 TOKEN = "dashboard-browser-token"
 OPENROUTER = "https://openrouter.ai/api/v1"
@@ -44,54 +41,7 @@ QUESTIONS = [
 ]
 HTML_ANSWER = '<iframe src="javascript:window.__xss=4"></iframe><img src=y onerror=alert(1)>'
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)",
-    ),
-    pytest.mark.asyncio(loop_scope="module"),
-]
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """The page is what is tested here (search on both databases is in tests/api): SQLite."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def fake_llm() -> AsyncIterator[FakeLLM]:
-    async with start_fake_llm() as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    """A fresh desktop-sized page; any uncaught script error fails the test."""
-    context = await browser.new_context(viewport=DESKTOP)
-    opened = await context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield opened
-    finally:
-        await context.close()
-    assert not errors, f"script errors on the page: {errors}"
-
-
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("SAVE_SCREENSHOTS") == "1":
-        path = Path(__file__).parent.parent / "screenshots"
-        path.mkdir(exist_ok=True)
-        return path
-    return tmp_path_factory.mktemp("screenshots")
+pytestmark = PAGE_MARKS
 
 
 @asynccontextmanager
