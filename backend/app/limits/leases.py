@@ -122,7 +122,10 @@ class RedisLeases:
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self.renew_every)
-            await self.renew()
+            try:
+                await self.renew()
+            except Exception:  # the heartbeat must outlive any one failure, or slots lapse
+                logger.exception("Renewing slot leases failed; will retry")
 
     async def renew(self) -> None:
         """Extend every lease this instance holds; one script per slot key."""
