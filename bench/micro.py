@@ -133,7 +133,8 @@ async def _measure_db(args: argparse.Namespace, url: str) -> str:
     )  # fmt: skip
 
     async def session(index: int) -> None:
-        chat, client = ChatSession(uuid.uuid4(), stored=False), Client(f"10.1.0.{index % 250}")
+        ip = f"10.1.0.{index % 250}"
+        chat, client = ChatSession(uuid.uuid4(), stored=False), Client(ip, network=ip)
         for _ in range(args.questions):
             await store.store_question(chat, "What does she do now?", 7, client)
             answer = Answer(started=asyncio.get_running_loop().time())

@@ -17,7 +17,7 @@ from app.chat.turns import Client
 from app.core.config import Settings
 from app.core.metrics import Metrics
 from app.leads.service import LeadService
-from app.limits.client_ip import ip_of
+from app.limits.client_ip import client_network, ip_of
 from app.limits.limiter import RateLimiter
 from app.live.hub import LiveHub
 
@@ -59,7 +59,9 @@ async def get_live_hub(conn: HTTPConnection) -> LiveHub:
 
 async def get_client(conn: HTTPConnection) -> Client:
     """The visitor's address: X-Forwarded-For counts only from TRUSTED_PROXIES."""
-    return Client(ip_of(conn, conn.state.trusted_proxies))
+    ip = ip_of(conn, conn.state.trusted_proxies)
+    settings: Settings = conn.state.settings
+    return Client(ip, client_network(ip, settings.ipv6_prefix_length))
 
 
 async def get_admin(conn: HTTPConnection) -> AdminService:

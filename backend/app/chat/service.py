@@ -184,9 +184,9 @@ class ConversationService:
 
     async def _run_guarded(self, turn: ActiveTurn) -> None:
         try:
-            await self._limiter.check_question(turn.client.ip, str(turn.chat.id))
+            await self._limiter.check_question(turn.client.network, str(turn.chat.id))
             if not turn.chat.stored:
-                await self._limiter.check_new_session(turn.client.ip)
+                await self._limiter.check_new_session(turn.client.network)
             async with self._limiter.stream_slot():
                 await self._run_turn(turn)
         except AppError as error:

@@ -21,14 +21,15 @@ class TurnSink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Client:
-    """Who is asking, as far as limits and budgets are concerned."""
+    """Who is asking: the address, and the network limits and budgets count it by."""
 
     ip: str
+    network: str  # `app.limits.client_ip.client_network`: an IPv6 /64, or the IPv4 address
 
     @property
     def key(self) -> str:
         """A pseudonymous key for storage: the raw address is never written to the database."""
-        return hashlib.sha256(self.ip.encode()).hexdigest()[:32]
+        return hashlib.sha256(self.network.encode()).hexdigest()[:32]
 
 
 @dataclass(slots=True)

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     rate_limit_new_sessions_per_ip: str = "30/hour"
     max_connections_per_ip: int = Field(10, ge=1)
     max_concurrent_streams: int = Field(100, ge=1)
+    # With Redis, seconds a connection or stream slot stays taken after its instance stops
+    # renewing it (renewed every third of this while the instance runs).
+    slot_lease_seconds: float = Field(30.0, ge=1, le=3600)
+    # IPv6 clients are limited per network of this many leading bits (a /64 is one site).
+    ipv6_prefix_length: int = Field(64, ge=1, le=128)
     # Redis unreachable: true keeps answering with limits counted in this process alone;
     # false refuses questions and connections (storage_unavailable) until it is back.
     rate_limit_fail_open: bool = True

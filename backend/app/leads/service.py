@@ -85,7 +85,7 @@ class LeadService:
 
         A filled honeypot gets an id as usual, but nothing is stored or sent.
         """
-        await self._limiter.check_contact(client.ip)
+        await self._limiter.check_contact(client.network)
         if form.website:
             self._metrics.refused("contact_honeypot")
             logger.info("contact form: honeypot filled; nothing stored")
@@ -93,7 +93,7 @@ class LeadService:
         async with transaction(self._database) as db:
             known = await LeadRepository(db).conversation_exists(session_id)
         if not known:
-            await self._limiter.check_new_session(client.ip)
+            await self._limiter.check_new_session(client.network)
         lead = _lead(session_id, form.email, form.name, form.company, form.message, "form")
         await self._store(lead, client_key=client.key)
         return lead.id

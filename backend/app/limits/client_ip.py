@@ -4,10 +4,21 @@ The socket peer is the client unless it sits in a trusted network. Then the head
 read from the right (the entry the nearest proxy appended) past every trusted hop; the
 first untrusted address is the client. Entries to its left were written by the client
 and are ignored, so a spoofed header never chooses the rate-limit bucket.
+
+Limits and budgets count a client by `client_network`: an IPv6 address by its network
+(`IPV6_PREFIX_LENGTH` bits, one /64 per site by default), since a host picks any address
+in its prefix at will.
 """
 
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import (
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    ip_address,
+    ip_network,
+)
 
 from starlette.requests import HTTPConnection
 
@@ -15,6 +26,7 @@ Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
 
 UNKNOWN = "unknown"
+IPV4_LOOPBACK = "127.0.0.1"
 
 
 def parse_trusted(networks: Sequence[str]) -> list[Network]:
@@ -72,6 +84,22 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Net
         if not _is_trusted(current, trusted):
             break
     return str(current)
+
+
+def client_network(ip: str, ipv6_prefix_length: int) -> str:
+    """Whom limits count: an IPv4 address as is, an IPv6 address as its network.
+
+    `2001:db8:1:2:aa::1` with 64 is `2001:db8:1:2::/64`. An IPv4-mapped address counts as
+    its IPv4 address, and `::1` as `127.0.0.1`, so one host has one allowance whichever
+    family it connects over. Text that is not an address (`unknown`, a test client's
+    name) is returned as given.
+    """
+    address = parse_address(ip)
+    if not isinstance(address, IPv6Address):
+        return str(address) if address else ip
+    if address.is_loopback:
+        return IPV4_LOOPBACK
+    return str(IPv6Network((address, ipv6_prefix_length), strict=False))
 
 
 def ip_of(conn: HTTPConnection, trusted: Sequence[Network]) -> str:

@@ -7,10 +7,11 @@ from the previous window's weight (sliding window counter). The time until the o
 hit leaves the window is therefore the exact `retry_after`. Its cost, up to N
 timestamps per key, is small for limits sized for people typing questions.
 
-Concurrency caps (open connections per IP, model streams overall) are counters. Both
-live in memory or, with `REDIS_URL`, on Redis, so every app process enforces one
-combined limit (`app.limits.storage`). The Redis client library is imported only with
-`REDIS_URL` (it is a second of a cold start).
+Concurrency caps (open connections per client, model streams overall) are counters in
+memory or, with `REDIS_URL`, leases on Redis that each instance renews while it runs, so
+a killed instance's slots free one `SLOT_LEASE_SECONDS` later (`app.limits.leases`).
+On Redis, every app process enforces one combined limit. The Redis client library is
+imported only with `REDIS_URL` (it is a second of a cold start).
 
 When Redis stops answering, `RATE_LIMIT_FAIL_OPEN` decides. True (the default): the
 limiter logs one warning and counts in this process's memory, with the same limits,
@@ -36,17 +37,12 @@ from app.core.config import Settings
 from app.core.errors import RateLimitedError, StartupError, StorageUnavailableError
 from app.core.logger import get_logger
 from app.core.tasks import stop
-from app.limits.storage import (
-    COUNTER_TTL_SECONDS,
-    Backend,
-    Counters,
-    memory_backend,
-)
+from app.limits.storage import Backend, Counters, memory_backend
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["COUNTER_TTL_SECONDS", "RateLimiter"]
+__all__ = ["RateLimiter"]
 
 logger = get_logger(__name__)
 
@@ -106,7 +102,8 @@ class RateLimiter:
         from app.limits.storage import redis_backend
 
         client = open_redis(url)
-        redis = _Redis(client, redis_backend(client, url, key_prefix), redact_url(url))
+        backend = redis_backend(client, url, key_prefix, settings.slot_lease_seconds)
+        redis = _Redis(client, backend, redact_url(url))
         limiter = cls(settings, redis, key_prefix=key_prefix)
         limiter._down = (RedisError, StorageError)
         try:
@@ -132,32 +129,35 @@ class RateLimiter:
         """True while Redis is configured but limits are counted in memory."""
         return self._redis is not None and self._active is self._memory
 
-    async def check_question(self, ip: str, session_id: str) -> None:
-        """Count one question against the IP's and the session's limits, or refuse it."""
-        rules = [_Rule(item, ("question", "ip", ip)) for item in self._questions_per_ip]
+    async def check_question(self, client: str, session_id: str) -> None:
+        """Count one question against the client's and the session's limits, or refuse it.
+
+        `client` here and below is `Client.network`: an IPv4 address or an IPv6 network.
+        """
+        rules = [_Rule(item, ("question", "ip", client)) for item in self._questions_per_ip]
         rules += [
             _Rule(item, ("question", "session", session_id)) for item in self._questions_per_session
         ]
         await self._run(lambda backend: _consume(backend, rules, QUESTIONS_MESSAGE))
 
-    async def check_new_session(self, ip: str) -> None:
-        rules = [_Rule(item, ("new-session", "ip", ip)) for item in self._new_sessions_per_ip]
+    async def check_new_session(self, client: str) -> None:
+        rules = [_Rule(item, ("new-session", "ip", client)) for item in self._new_sessions_per_ip]
         await self._run(lambda backend: _consume(backend, rules, NEW_SESSIONS_MESSAGE))
 
-    async def check_contact(self, ip: str) -> None:
-        """Count one contact form sent from `ip` (RATE_LIMIT_CONTACTS_PER_IP), or refuse it."""
-        rules = [_Rule(item, ("contact", "ip", ip)) for item in self._contacts_per_ip]
+    async def check_contact(self, client: str) -> None:
+        """Count one contact form sent by `client` (RATE_LIMIT_CONTACTS_PER_IP), or refuse it."""
+        rules = [_Rule(item, ("contact", "ip", client)) for item in self._contacts_per_ip]
         await self._run(lambda backend: _consume(backend, rules, CONTACTS_MESSAGE))
 
-    def connection(self, ip: str) -> AbstractAsyncContextManager[None]:
-        """Hold one of the IP's `max_connections_per_ip` slots for the life of a socket."""
-        key = f"{self._prefix}:connections:{ip}"
+    def connection(self, client: str) -> AbstractAsyncContextManager[None]:
+        """Hold one of the client's `max_connections_per_ip` slots for the life of a socket."""
+        key = f"{self._prefix}:leases:connections:{client}"
         refusal = RateLimitedError(CONNECTIONS_MESSAGE)
         return self._slot(key, self._settings.max_connections_per_ip, refusal)
 
     def stream_slot(self) -> AbstractAsyncContextManager[None]:
         """Hold one of the service's `max_concurrent_streams` slots while a model answers."""
-        key = f"{self._prefix}:streams"
+        key = f"{self._prefix}:leases:streams"
         refusal = RateLimitedError(STREAMS_MESSAGE, retry_after=STREAM_RETRY_AFTER)
         return self._slot(key, self._settings.max_concurrent_streams, refusal)
 

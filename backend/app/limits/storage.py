@@ -1,16 +1,12 @@
 """Where `RateLimiter` keeps its windows and counters: this process's memory, or Redis.
 
 A `Backend` pairs the `limits` moving-window strategy with the concurrency counters on
-one storage. Counters are a dict in memory, or INCR/DECR on Redis keys whose one-hour
-TTL, refreshed on every acquire, lets a counter left behind by a crashed instance die
-out. A release that cannot reach Redis is kept and sent with the next acquire that can,
-so an outage does not leave slots taken for an hour. The Redis client library is
-imported only when a Redis backend is made.
+one storage. Counters are a dict in memory (a dead process takes its counts with it),
+or on Redis leases that a dead instance stops renewing (`app.limits.leases`). The Redis
+client library is imported only when a Redis backend is made.
 """
 
-import asyncio
 import bisect
-import collections
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,26 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from app.core.logger import get_logger
+from app.limits.leases import RedisLeases
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
-
-logger = get_logger(__name__)
-
-COUNTER_TTL_SECONDS = 3600
-
-# Take a slot only while the counter is under the cap; refresh the TTL safety net.
-_ACQUIRE_LUA = """
-if tonumber(redis.call('get', KEYS[1]) or '0') >= tonumber(ARGV[1]) then return 0 end
-redis.call('incr', KEYS[1])
-redis.call('expire', KEYS[1], ARGV[2])
-return 1
-"""
-_RELEASE_LUA = """
-if redis.call('decr', KEYS[1]) <= 0 then redis.call('del', KEYS[1]) end
-return 1
-"""
 
 
 class Counters(Protocol):
@@ -65,46 +45,6 @@ class MemoryCounters:
 
     async def close(self) -> None:
         self._counts.clear()
-
-
-class RedisCounters:
-    def __init__(self, client: "aioredis.Redis") -> None:
-        self._client = client
-        self._acquire = client.register_script(_ACQUIRE_LUA)
-        self._release = client.register_script(_RELEASE_LUA)
-        self._releasing: set[asyncio.Task[None]] = set()
-        self._unreleased: collections.Counter[str] = collections.Counter()
-
-    async def acquire(self, key: str, cap: int) -> bool:
-        if self._unreleased:
-            await self._release_late()
-        return bool(await self._acquire(keys=[key], args=[cap, COUNTER_TTL_SECONDS]))
-
-    async def release(self, key: str) -> None:
-        """Shielded, so a second cancellation of the caller cannot lose the DECR."""
-        task = asyncio.ensure_future(self._decrement(key))
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
-        await asyncio.shield(task)
-
-    async def _decrement(self, key: str) -> None:
-        from redis.exceptions import RedisError  # imported already with the client
-
-        try:
-            await self._release(keys=[key])
-        except RedisError as exc:
-            self._unreleased[key] += 1
-            logger.warning("Could not release %s (%s); will retry when Redis answers", key, exc)
-
-    async def _release_late(self) -> None:
-        pending, self._unreleased = self._unreleased, collections.Counter()
-        for key, count in pending.items():
-            for _ in range(count):
-                await self._decrement(key)
-
-    async def close(self) -> None:
-        await asyncio.gather(*self._releasing)
-        await self._client.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,14 +101,17 @@ def memory_backend() -> Backend:
     return Backend("memory", storage, MovingWindowRateLimiter(storage), MemoryCounters())
 
 
-def redis_backend(client: "aioredis.Redis", url: str, key_prefix: str) -> Backend:
+def redis_backend(
+    client: "aioredis.Redis", url: str, key_prefix: str, lease_seconds: float
+) -> Backend:
     # One pool for windows and counters; limits takes `connection_pool` but types its
     # options as scalars.
     options: dict[str, Any] = {"connection_pool": client.connection_pool}
     storage = RedisStorage(
         _limits_uri(url), implementation="redispy", key_prefix=key_prefix, **options
     )
-    return Backend("redis", storage, MovingWindowRateLimiter(storage), RedisCounters(client))
+    leases = RedisLeases(client, lease_seconds)
+    return Backend("redis", storage, MovingWindowRateLimiter(storage), leases)
 
 
 def _limits_uri(redis_url: str) -> str:

@@ -92,6 +92,46 @@ async def test_forwarded_for_counts_only_from_trusted_proxies(
             assert (await client.ask("Again?")).final["data"]["code"] == "rate_limited"
 
 
+async def _ask_as(port: int, address: str) -> int:
+    """A REST question forwarded for `address` by the trusted proxy (127.0.0.1); its status."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        reply = await http.post(
+            f"http://127.0.0.1:{port}/api/chat",
+            json={"message": "Hi?"},
+            headers={"X-Forwarded-For": address},
+        )
+    return reply.status_code
+
+
+async def test_ipv6_clients_are_limited_per_64_and_loopback_once(
+    make_settings: SettingsFactory, limits_storage: dict[str, object]
+) -> None:
+    settings = make_settings(
+        rate_limit_questions_per_ip="10/minute", trusted_proxies="127.0.0.1", **limits_storage
+    )
+    async with running_app(settings) as port:
+        one_64 = [await _ask_as(port, f"2001:db8:7:8:{n:x}::{n + 1:x}") for n in range(25)]
+        next_64 = await _ask_as(port, "2001:db8:7:9::1")
+        loopback = [await _ask_as(port, ip) for ip in ["127.0.0.1", "::1"] * 6]
+    through = one_64.count(200)
+    print(f"\n{through} of 25 questions from one /64 through a 10/minute limit")
+    assert one_64 == [200] * 10 + [429] * 15
+    assert next_64 == 200  # another network has its own allowance
+    assert loopback == [200] * 10 + [429] * 2  # 127.0.0.1 and ::1 share one
+
+
+async def test_one_ipv6_network_shares_one_daily_token_budget(
+    make_settings: SettingsFactory,
+) -> None:
+    # One answer spends more than 500 tokens: the budget has room for exactly one.
+    settings = make_settings(budget_tokens_per_ip_per_day=500, trusted_proxies="127.0.0.1")
+    async with running_app(settings) as port:
+        first = await _ask_as(port, "2001:db8:7:8::1")
+        same_64 = await _ask_as(port, "2001:db8:7:8::2")
+        next_64 = await _ask_as(port, "2001:db8:7:9::1")
+    assert (first, same_64, next_64) == (200, 429, 200)
+
+
 async def test_websocket_origin_must_be_allowed(make_settings: SettingsFactory) -> None:
     settings = make_settings(allowed_origins="HTTPS://Maya.Example:443/")  # = https://maya.example
     async with running_app(settings) as port:

@@ -4,13 +4,14 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 
 from app.core.config import Settings
 from app.core.errors import RateLimitedError, StartupError, StorageUnavailableError
-from app.limits.limiter import COUNTER_TTL_SECONDS, RateLimiter
+from app.limits.limiter import RateLimiter
 from tests.support.fault_proxy import FaultProxy
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -230,12 +231,17 @@ async def test_redis_keys_are_prefixed_with_a_safety_ttl(redis_url: str) -> None
         settings(redis_url, rate_limit_questions_per_ip="10/minute;60/hour")
     )
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    slots = f"resume-chat:leases:connections:{ip}"
     try:
         await limiter.check_question(ip, f"session-{ip}")
         async with limiter.connection(ip):
-            ttl = await client.ttl(f"resume-chat:connections:{ip}")
-            assert COUNTER_TTL_SECONDS - 5 <= ttl <= COUNTER_TTL_SECONDS
-        assert not await client.exists(f"resume-chat:connections:{ip}")
+            ttl = await client.ttl(slots)  # twice the lease (SLOT_LEASE_SECONDS=30)
+            assert 55 <= ttl <= 60
+            leases = await client.zrange(slots, 0, -1, withscores=True)
+            [(_, ends_at)] = cast(list[tuple[str, float]], leases)
+            now, _microseconds = await client.time()
+            assert now + 25 <= ends_at / 1000 <= now + 31  # a lease, in Redis server time
+        assert not await client.exists(slots)
         keys = [key async for key in client.scan_iter(match=f"*{ip}*")]
         assert len(keys) == 3  # two per-IP windows and one per-session window
         assert all(key.startswith("resume-chat:") for key in keys)
@@ -363,3 +369,55 @@ async def test_failing_open_an_app_starts_while_redis_is_down_and_moves_to_it_la
         finally:
             await limiter.close()
             await delete_keys(redis_url, f"{prefix}:*")
+
+
+LEASE = 1.0  # SLOT_LEASE_SECONDS in the lease tests: renewed every third of a second
+
+
+async def test_slots_of_a_limiter_that_stopped_renewing_free_after_one_lease(
+    redis_url: str, prefix: str
+) -> None:
+    overrides = {"max_connections_per_ip": 1, "max_concurrent_streams": 1}
+    lease = {"slot_lease_seconds": LEASE}
+    dead = await RateLimiter.create(settings(redis_url, **overrides, **lease), key_prefix=prefix)
+    alive = await RateLimiter.create(settings(redis_url, **overrides, **lease), key_prefix=prefix)
+    held = [dead.connection("203.0.113.7"), dead.stream_slot()]  # never left: kept referenced
+    try:
+        for slot in held:
+            await slot.__aenter__()
+        await dead.close()  # like kill -9: no release, and no more renewals
+        await refused(alive.connection("203.0.113.7").__aenter__())
+        await refused(alive.stream_slot().__aenter__())
+        await asyncio.sleep(LEASE + 0.2)
+        async with alive.connection("203.0.113.7"), alive.stream_slot():
+            pass
+    finally:
+        for slot in held:  # so no release runs later, from the garbage collector
+            await slot.__aexit__(None, None, None)
+        await dead.close()
+        await alive.close()
+        await delete_keys(redis_url, f"{prefix}:*")
+
+
+async def test_a_live_limiter_keeps_its_slots_even_if_redis_forgets_them(
+    redis_url: str, prefix: str
+) -> None:
+    overrides = {"max_connections_per_ip": 1, "slot_lease_seconds": LEASE}
+    holder = await RateLimiter.create(settings(redis_url, **overrides), key_prefix=prefix)
+    other = await RateLimiter.create(settings(redis_url, **overrides), key_prefix=prefix)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        async with holder.connection("203.0.113.7"):
+            for _ in range(4):  # four leases long
+                await asyncio.sleep(LEASE)
+                await refused(other.connection("203.0.113.7").__aenter__())
+            await client.delete(f"{prefix}:leases:connections:203.0.113.7")  # Redis restarted
+            await asyncio.sleep(LEASE)  # the next renewal puts it back
+            await refused(other.connection("203.0.113.7").__aenter__())
+        async with other.connection("203.0.113.7"):  # released at once, not a lease later
+            pass
+    finally:
+        await holder.close()
+        await other.close()
+        await client.aclose()
+        await delete_keys(redis_url, f"{prefix}:*")

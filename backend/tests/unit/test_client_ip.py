@@ -2,7 +2,9 @@ import pytest
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from app.limits.client_ip import client_ip, ip_of, parse_address, parse_trusted
+from app.chat.turns import Client
+from app.core.config import Settings
+from app.limits.client_ip import client_ip, client_network, ip_of, parse_address, parse_trusted
 
 TRUSTED = parse_trusted(["10.0.0.0/8", "fd00::/8", "127.0.0.1"])
 
@@ -95,3 +97,41 @@ def test_ip_of_ignores_header_from_untrusted_peer() -> None:
 
 def test_ip_of_without_client() -> None:
     assert ip_of(_connection("http", None, []), TRUSTED) == "unknown"
+
+
+NETWORKS = [
+    # (address, prefix length, counted as, why)
+    ("203.0.113.7", 64, "203.0.113.7", "IPv4 as is"),
+    ("2001:db8:1:2:aa:bb:cc:dd", 64, "2001:db8:1:2::/64", "IPv6 by its /64"),
+    ("2001:db8:1:2::ffff", 64, "2001:db8:1:2::/64", "same /64, other interface id"),
+    ("2001:db8:1:3::1", 64, "2001:db8:1:3::/64", "the next /64 is another client"),
+    ("2001:db8:1:2:aa::1", 56, "2001:db8:1::/56", "a shorter prefix"),
+    ("2001:db8:1:2:aa::1", 128, "2001:db8:1:2:aa::1/128", "128: one address"),
+    ("::ffff:203.0.113.7", 64, "203.0.113.7", "IPv4-mapped as IPv4"),
+    ("::1", 64, "127.0.0.1", "IPv6 loopback as IPv4 loopback"),
+    ("[2001:DB8:1:2::5]:443", 64, "2001:db8:1:2::/64", "as a proxy may write it"),
+    ("testclient", 64, "testclient", "not an address: as given"),
+    ("unknown", 64, "unknown", "no peer"),
+]
+
+
+@pytest.mark.parametrize(
+    ("address", "prefix_length", "expected"),
+    [case[:3] for case in NETWORKS],
+    ids=[case[3] for case in NETWORKS],
+)
+def test_client_network(address: str, prefix_length: int, expected: str) -> None:
+    assert client_network(address, prefix_length) == expected
+
+
+def test_one_network_has_one_pseudonymous_key() -> None:
+    one, other = (Client(ip, client_network(ip, 64)) for ip in ("2001:db8::1", "2001:db8::2"))
+    assert one.key == other.key
+    assert len(one.key) == 32
+    assert "2001" not in one.key
+
+
+@pytest.mark.parametrize("length", [0, 129])
+def test_ipv6_prefix_length_is_bounded(length: int) -> None:
+    with pytest.raises(ValueError, match="ipv6_prefix_length"):
+        Settings(_env_file=None, ipv6_prefix_length=length)

@@ -77,7 +77,7 @@ async def chat_socket(
         return
     async with contextlib.AsyncExitStack() as stack:
         try:
-            await stack.enter_async_context(limiter.connection(client.ip))
+            await stack.enter_async_context(limiter.connection(client.network))
         except AppError as error:
             metrics.refused("connection_limit")
             await _deny(websocket, error)
