@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 from sqlalchemy import text
+from starlette.types import Message, Receive, Scope, Send
 
+from app.api.middleware import StartupErrorReporter
 from app.core.config import Settings, load_settings
 from app.core.errors import StartupError, StorageUnavailableError
 from app.core.redact import redact
@@ -100,3 +102,30 @@ async def test_a_database_that_times_out_is_logged_with_its_reason() -> None:
     assert reason.strip(), lines  # it used to read "storage failed: " and nothing more
     assert "TimeoutError" in reason
     assert "hunter2" not in lines[0]
+
+
+async def test_a_start_up_failure_is_reported_without_its_password() -> None:
+    """Whatever raised it, the one line uvicorn prints hides a URL's password."""
+
+    async def failing(_scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        try:
+            raise StartupError("Redis at redis://:hunter2@cache.example:6379/0 did not answer")
+        except StartupError:
+            await send({"type": "lifespan.startup.failed", "message": "traceback"})
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await StartupErrorReporter(failing)({"type": "lifespan"}, receive, send)
+    assert sent == [
+        {
+            "type": "lifespan.startup.failed",
+            "message": "Cannot start: Redis at redis://:***@cache.example:6379/0 did not answer",
+        }
+    ]
