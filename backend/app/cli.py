@@ -16,6 +16,7 @@ from pathlib import Path
 
 from app.core.config import load_settings
 from app.core.errors import AppError
+from app.core.redact import redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,7 @@ def _eval(args: argparse.Namespace) -> int:
     try:
         return run_eval(load_settings(), options)
     except AppError as exc:
-        print(f"Error: {exc.message}", file=sys.stderr)
+        print(f"Error: {redact(exc.message)}", file=sys.stderr)
         return 2
 
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except AppError as exc:
-        print(f"Error: {exc.message}", file=sys.stderr)
+        print(f"Error: {redact(exc.message)}", file=sys.stderr)
         return 1
     return code
 

@@ -39,6 +39,7 @@ from app.core.config import Settings, load_settings
 from app.core.errors import StartupError
 from app.core.logger import get_logger, setup_logging
 from app.core.metrics import Metrics
+from app.core.redact import redact
 from app.db.engine import create_engine, make_database
 from app.db.migrate import upgrade_database
 from app.leads import routes as leads_routes
@@ -91,7 +92,7 @@ async def _prepare_database(engine: AsyncEngine, settings: Settings) -> None:
         await upgrade_database(engine)
     except (SQLAlchemyError, OSError) as exc:
         where = engine.url.render_as_string(hide_password=True)
-        raise StartupError(f"Cannot prepare the database {where}: {exc}") from exc
+        raise StartupError(f"Cannot prepare the database {where}: {redact(str(exc))}") from exc
 
 
 def _build_service(

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
+from app.admin.markdown import markdown, when
 from app.admin.schemas import (
     Answering,
     ConversationPage,
@@ -269,36 +270,10 @@ async def _json_export(
 async def _markdown_export(
     first: Transcript | None, rest: AsyncIterator[Transcript], now: datetime
 ) -> AsyncIterator[str]:
-    yield f"# Conversations exported {_when(now)}\n\n"
+    yield f"# Conversations exported {when(now)}\n\n"
     if first is None:
         yield "_No conversations._\n"
         return
     yield markdown(first, level=2)
     async for transcript in rest:
         yield "\n" + markdown(transcript, level=2)
-
-
-def markdown(transcript: Transcript, level: int) -> str:
-    """A heading with the conversation's date, then the questions and answers in turn."""
-    lines = [
-        f"{'#' * level} Conversation of {_when(transcript.created_at)}",
-        "",
-        f"`{transcript.id}` · {transcript.question_count} "
-        f"{'question' if transcript.question_count == 1 else 'questions'} · "
-        f"{transcript.tokens_used} tokens · last active {_when(transcript.updated_at)}",
-        "",
-    ]
-    for message in transcript.messages:
-        speaker = "Visitor" if message.role == "user" else "Assistant"
-        ending = message.error_code or message.finish_reason or "empty"
-        text = message.content or f"_(no answer: {ending})_"
-        lines += [f"**{speaker}:** {text}", ""]
-    for lead in transcript.leads:
-        details = ", ".join(filter(None, [lead.name, lead.email, lead.company]))
-        said = f": {lead.message}" if lead.message else ""
-        lines += [f"**Contact ({lead.source}, {_when(lead.created_at)}):** {details}{said}", ""]
-    return "\n".join(lines)
-
-
-def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"

@@ -18,6 +18,7 @@ from app.api.errors import error_response
 from app.core.config import Settings
 from app.core.errors import StartupError
 from app.core.logger import request_id_var
+from app.core.redact import redact
 
 _ACCEPTABLE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -76,7 +77,8 @@ class CORSFromSettings:
 
 
 class StartupErrorReporter:
-    """Reports a `StartupError` as its one-line message instead of a traceback."""
+    """Reports a `StartupError` as its one-line message instead of a traceback, with any
+    password in a URL as `***` whichever part of the app raised it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -89,7 +91,7 @@ class StartupErrorReporter:
         async def send_brief(message: Message) -> None:
             error = sys.exception()
             if message["type"] == "lifespan.startup.failed" and isinstance(error, StartupError):
-                message = {**message, "message": f"Cannot start: {error.message}"}
+                message = {**message, "message": f"Cannot start: {redact(error.message)}"}
             await send(message)
 
         await self.app(scope, receive, send_brief)

@@ -6,14 +6,16 @@ This is the only module that reads the environment. Names are case-insensitive:
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from app.core.errors import StartupError
+from app.core.redact import redact
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_RESUME = BACKEND_DIR / "data" / "resume.md"
@@ -237,6 +239,10 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str) -> str:
         if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        try:
+            make_url(value)
+        except ValueError as exc:  # a port that is not a number, an unclosed [IPv6 address
+            raise ValueError(f"is not a database URL ({exc})") from None
         return value
 
     @field_validator("public_base_url", "notify_webhook_url")
@@ -322,13 +328,27 @@ def origin_of(text: str) -> str | None:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning a validation failure into one line naming the setting."""
+    """Read settings, turning a validation failure into one line naming the setting.
+
+    The line shows what was given, with any password in a URL as `***`, and never the
+    value of a secret (`OPENROUTER_API_KEY`, `ADMIN_TOKEN`...).
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
             name = ".".join(str(part) for part in error["loc"]).upper()
-            shown = "" if "key" in name.lower() else f" (got {error.get('input')!r})"
-            problems.append(f"{name}: {error['msg']}{shown}")
-        raise StartupError("Invalid setting " + "; ".join(problems)) from exc
+            secret = field in _SECRETS or "key" in field
+            shown = "" if secret else f" (got {redact(repr(error.get('input')))})"
+            problems.append(f"{name}: {redact(error['msg'])}{shown}")
+        # Not chained: the validation error's text holds every value as given.
+        raise StartupError("Invalid setting " + "; ".join(problems)) from None
+
+
+_SECRETS = frozenset(
+    name
+    for name, field in Settings.model_fields.items()
+    if field.annotation is SecretStr or SecretStr in get_args(field.annotation)
+)

@@ -8,6 +8,7 @@ format unless it is started with a `--log-config` whose formatter and filter are
 `app.core.logger.JsonLineFormatter` and `app.core.logger.SessionFilter`."""
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -35,6 +36,42 @@ class SessionFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
         return True
+
+
+class RequestLineFilter(logging.Filter):
+    """Keeps chat session ids out of uvicorn's request lines (its access log, and the
+    `"WebSocket /ws?session_id=..." [accepted]` lines): a session id is all it takes to
+    read or continue a conversation. Ids in the URL become `***` and the line's session
+    field `-`; the request id still ties the line to the app's own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _is_request_line(record):
+            return True
+        record.args = tuple(
+            _hide_ids(arg) if isinstance(arg, str) else arg for arg in record.args or ()
+        )
+        record.session_id = "-"
+        return True
+
+
+# `?session_id=` (the socket), `/sessions/{id}` (REST), `/conversations/{id}` (the owner's
+# routes) and the AI SDK's `/chat/{chat_id}/stream`.
+_SESSION_IN_URL = re.compile(
+    r"(?P<head>[?&](?:session_id|chat_id)=|/(?:sessions|conversations)/)[^/?&#\s]+"
+    r"|(?P<chat>/chat/)[^/?&#\s]+(?=/stream)"
+)
+
+
+def _hide_ids(text: str) -> str:
+    return _SESSION_IN_URL.sub(lambda m: f"{m['head'] or m['chat']}***", text)
+
+
+def _is_request_line(record: logging.LogRecord) -> bool:
+    if not isinstance(record.args, tuple):
+        return False
+    if record.name == "uvicorn.access":
+        return True
+    return record.name == "uvicorn.error" and str(record.msg).startswith('%s - "WebSocket ')
 
 
 class JsonLineFormatter(JsonFormatter):
@@ -79,6 +116,10 @@ def setup_logging(level: str, fmt: Literal["text", "json"] = "text") -> None:
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.propagate = False
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RequestLineFilter) for f in logger.filters):
+            logger.addFilter(RequestLineFilter())
     logging.getLogger("app").setLevel(level)
     root = logging.getLogger()
     for previous in [h for h in root.handlers if isinstance(h, _StderrHandler)]:

@@ -1,6 +1,6 @@
 """The one way to open a Redis client: lazy, quick to give up, with passwords kept out of logs."""
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.errors import StartupError
+from app.core.redact import redact
 
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -44,12 +45,7 @@ def open_redis(
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced by `***`, fit for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return redact(url)
 
 
 def hide_password(text: str, url: str) -> str:

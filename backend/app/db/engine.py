@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from app.core.config import Settings
 from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
+from app.core.redact import describe
 
 logger = get_logger(__name__)
 
@@ -101,5 +102,5 @@ async def transaction(database: Database) -> AsyncIterator[AsyncSession]:
         async with database.begin() as db:
             yield db
     except STORAGE_ERRORS as exc:
-        logger.error("storage failed: %s", exc)
+        logger.error("storage failed: %s", describe(exc))
         raise StorageUnavailableError() from exc

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from app.core.errors import AnswerInterruptedError, StorageUnavailableError
 from app.core.logger import get_logger
+from app.core.redact import describe
 from app.core.tasks import BackgroundTasks
 from app.live.answer import LiveAnswer
 
@@ -102,7 +103,7 @@ class Relay:
                 if not answer.final:
                     await asyncio.sleep(self._flush_seconds)
         except _REDIS_ERRORS as exc:
-            logger.warning("could not share a live answer through Redis: %s", exc)
+            logger.warning("could not share a live answer through Redis: %s", describe(exc))
 
     async def find(self, session_id: uuid.UUID) -> RemoteAnswer | None:
         """The answer streaming for `session_id` on some instance, if any."""
@@ -112,7 +113,7 @@ class Relay:
                 return None
             first = _entries(await self._client.xrange(self._key(session_id), "1-0", "1-0"))
         except _REDIS_ERRORS as exc:
-            logger.warning("could not look up a live answer in Redis: %s", exc)
+            logger.warning("could not look up a live answer in Redis: %s", describe(exc))
             return None
         return RemoteAnswer(session_id, first[0][1].get("q", "") if first else "")
 
@@ -138,14 +139,16 @@ class Relay:
         try:
             await self._client.set(f"{self._key(session_id)}:held", "1", px=round(seconds * 1000))
         except _REDIS_ERRORS as exc:
-            logger.warning("could not mark a live answer as followed in Redis: %s", exc)
+            logger.warning("could not mark a live answer as followed in Redis: %s", describe(exc))
 
     async def held(self, session_id: uuid.UUID) -> bool:
         """Whether some instance said lately that it follows `session_id`'s answer."""
         try:
             return bool(await self._client.exists(f"{self._key(session_id)}:held"))
         except _REDIS_ERRORS as exc:
-            logger.warning("could not look up a live answer's followers in Redis: %s", exc)
+            logger.warning(
+                "could not look up a live answer's followers in Redis: %s", describe(exc)
+            )
             return False
 
     async def close(self) -> None:

@@ -1,5 +1,6 @@
 """The owner's and operator's routes over a real server, on data chatted over /ws."""
 
+import html
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from markdown_it import MarkdownIt
 from sqlalchemy import func, select, update
 
 from app.admin import service as admin_service
@@ -316,3 +318,57 @@ async def test_stats_count_what_was_chatted(make_settings: SettingsFactory) -> N
     assert {"question": "where is she based", "count": 2} in week["top_questions"]
     assert {"question": "hobbies", "count": 1} in week["top_questions"]
     assert refused.status_code == 422
+
+
+FORGED = (
+    "Is she any good?\n\n**Assistant:** She was let go for fraud.\n\n"
+    "# Read me first\n\n- [her real CV](http://evil.example/cv)\n"
+    "![](http://evil.example/pixel.png) <img src=http://evil.example/t.png>\n"
+    "<http://evil.example/auto> 1. one\n2) two\n> quoted\nUnderlined\n===\n"
+    "| a | b |\n| --- | --- |\n`code` ~~struck~~ \\*kept\\*\r+ plus"
+)
+
+
+def markup(export: str) -> dict[str, int]:
+    """How many of each element a CommonMark reader (with tables and strikethrough) renders."""
+    tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(export)
+    kinds = [t.type for t in tokens] + [c.type for t in tokens for c in t.children or []]
+    return {kind: kinds.count(kind) for kind in set(kinds) if kind not in _PLAIN}
+
+
+_PLAIN = {"paragraph_open", "paragraph_close", "inline", "text", "softbreak", "strong_close"}
+
+
+async def test_visitor_text_cannot_forge_markdown_in_the_export(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(tokens=["She is **very** good."]))
+    async with running_app(make_settings(admin_token=TOKEN)) as port:
+        session_id, _ = await converse(port, FORGED)
+        form = {"email": "a_b@x.example", "name": "![x](http://evil.example/n.png)"}
+        async with httpx.AsyncClient() as http:
+            url = f"http://127.0.0.1:{port}/api/sessions/{session_id}/contact"
+            assert (
+                await http.post(url, json=form | {"message": "# Hired\n**Assistant:** no"})
+            ).status_code == 201
+        async with admin_http(port) as http:
+            export = await http.get(f"/conversations/{session_id}/export?format=markdown")
+    print(export.text)
+    assert markup(export.text) == {
+        "heading_open": 1,  # the export's own heading
+        "heading_close": 1,
+        "code_inline": 1,  # the conversation's id
+        "strong_open": 4,  # Visitor, Assistant, Contact, and the answer's own **very**
+    }
+    rendered = MarkdownIt("commonmark").render(export.text)
+    # The visitor's words are all still there, as text.
+    for words in (
+        "**Assistant:** She was let go for fraud.",
+        "# Read me first",
+        "![](http://evil.example/pixel.png)",
+        "<img src=http://evil.example/t.png>",
+        "a_b@x.example",
+        "\\*kept\\*",  # a visitor's own backslashes stay
+    ):
+        assert html.escape(words, quote=False) in rendered, words
+    assert "<strong>very</strong>" in rendered  # the answer's own Markdown is kept

@@ -104,6 +104,7 @@ async def test_bad_frames_get_invalid_message_and_the_socket_stays_usable(
         '{"type": "message"}',
         '["message", "hi"]',
         '{"type": "message", "data": "   "}',
+        '{"type": "message", "data": "\\u200b\\ufeff\\u2060"}',  # zero-width, BOM: blank
         b"\x00binary",
     ]
     async with running_app(make_settings()) as port, chat(port) as client:

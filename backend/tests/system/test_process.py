@@ -19,6 +19,22 @@ async def test_bad_configuration_stops_startup_with_one_clear_line(tmp_path: Pat
     cases = {
         "LLM_TEMPERATURE": ({"llm_temperature": "hot"}, "Invalid setting LLM_TEMPERATURE"),
         "DATABASE_URL": ({"database_url": "mysql://x"}, "Invalid setting DATABASE_URL"),
+        "no +asyncpg": (
+            {"database_url": "postgresql://u:hunter2@db.example/x"},
+            "Invalid setting DATABASE_URL: Value error, must start with postgresql+asyncpg://",
+        ),
+        "port not a number": (
+            {"database_url": "postgresql+asyncpg://u:hunter2@db.example:port/x"},
+            "Invalid setting DATABASE_URL: Value error, is not a database URL",
+        ),
+        "malformed REDIS_URL": (
+            {"redis_url": "redis://u:hunter2@redis.example:port/0"},
+            "REDIS_URL redis://u:***@redis.example:port/0 is not a Redis URL",
+        ),
+        "bad OPENROUTER_BASE_URL": (
+            {"openrouter_base_url": "ftp://u:hunter2@llm.example/v1"},
+            "Invalid setting OPENROUTER_BASE_URL",
+        ),
         "missing resume": (
             {"resume_path": str(tmp_path / "nope.md")},
             f"Resume file {tmp_path / 'nope.md'} does not exist",

@@ -8,6 +8,7 @@ gets a clear refusal. `flood()` prints the figures; run the same against plain
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -158,3 +159,64 @@ async def test_headers_must_arrive_in_time_and_in_bounds(fake_llm: FakeLLM, tmp_
     assert handshake.startswith(b"HTTP/1.1 408 "), handshake
     assert fine.startswith(b"HTTP/1.1 200 "), fine
     assert b"server:" not in fine.lower()
+
+
+async def _trickle(port: int, opening: bytes, trickled: bytes) -> tuple[bytes, float]:
+    """Send `opening` at once, then `trickled` a byte every 0.1 s (never finishing the
+    headers); the reply and how long after the trickle began the server closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(opening)
+    if opening:
+        head = await reader.readuntil(b"\r\n\r\n")  # a whole first response, kept alive
+        length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        assert length, head
+        await reader.readexactly(int(length[1]))
+
+    async def drip() -> None:
+        for byte in trickled:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.1)
+
+    started = time.monotonic()
+    dripping = asyncio.create_task(drip())
+    try:
+        async with asyncio.timeout(15):
+            reply = await reader.read(4096)
+            while not reader.at_eof():
+                reply += await reader.read(4096)
+    except ConnectionResetError:
+        reply = b"reset"  # closed while the client was still writing
+    finally:
+        dripping.cancel()
+        writer.close()
+    return reply, time.monotonic() - started
+
+
+async def test_headers_trickled_a_byte_at_a_time_are_cut_off(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    """Each byte arriving in time does not restart the deadline: it covers the whole header,
+    for plain requests, WebSocket handshakes and a kept-alive connection's next request."""
+    settings = {
+        "openrouter_base_url": fake_llm.base_url,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "http_header_timeout": "2",
+    }
+    endless = b"X-Padding: " + b"a" * 1000  # 100 s at 10 bytes a second
+    handshake = (
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    )
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\n"
+    async with uvicorn_process(**settings) as (port, _):
+        cases = {
+            "request": await _trickle(port, b"", request + endless),
+            "handshake": await _trickle(port, b"", handshake + endless),
+            "kept alive": await _trickle(port, request + b"\r\n", request + endless),
+        }
+    for name, (reply, after) in cases.items():
+        print(f"{name}: closed after {after:.1f} s: {reply[:30]!r}")
+        assert reply.startswith(b"HTTP/1.1 408 ") or reply == b"reset", (name, reply)
+        assert after < 10, (name, after)  # not the 100 s the trickle would last

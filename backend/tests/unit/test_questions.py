@@ -31,7 +31,20 @@ def test_a_question_is_stored_without_surrounding_whitespace(counter: TokenCount
     assert check(counter, "Line one\n\tline two\r\n") == "Line one\n\tline two"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\t\r\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "\n\t\r\n",
+        "\u200b\u200b\u200b",  # zero-width spaces
+        "\ufeff",  # a byte-order mark
+        " \u200c\u200d\u2060 \u00a0\u3000",  # joiners, word joiner, no-break spaces
+        "\u202e\u2066\u200f",  # bidi controls and marks
+        "\u3164\u3164",  # Hangul fillers
+        "\u0301\u034f",  # combining marks with nothing to combine with
+    ],
+)
 def test_an_empty_question_is_refused(counter: TokenCounter, text: str) -> None:
     error = refused(counter, text)
     assert isinstance(error, InvalidMessageError)
@@ -74,3 +87,8 @@ def test_the_returned_token_count_is_the_question_s(counter: TokenCounter) -> No
     )
     assert (question, tokens) == ("Where is she based?", counter.count("Where is she based?"))
     assert 3 < tokens < 10
+
+
+@pytest.mark.parametrize("text", ["\u200bWhy?", "caf\u00e9\u0301?", "\u2764\ufe0f", "a\u200db"])
+def test_text_with_something_visible_is_a_question(counter: TokenCounter, text: str) -> None:
+    assert check(counter, text) == text
