@@ -45,6 +45,7 @@ async def test_sigkill_mid_answer_keeps_the_question_and_marks_the_answer_interr
         "admin_token": "admin-token",
         "llm_total_timeout": "2",
         "shutdown_grace_seconds": "1",
+        "answer_store_retry_seconds": "1",
     }
     async with uvicorn_process(**settings) as (port, process), chat(port) as client:
         await client.send({"type": "message", "data": QUESTION})
@@ -54,7 +55,7 @@ async def test_sigkill_mid_answer_keeps_the_question_and_marks_the_answer_interr
             await _read_until_closed(client)
     fake_llm.default = Reply()  # a short answer, well within LLM_TOTAL_TIMEOUT
     # No instance can still be answering once the cutoff has passed.
-    await asyncio.sleep(cutoff_seconds(2, 1) + 0.5)
+    await asyncio.sleep(cutoff_seconds(2, 1, 1) + 0.5)
     async with uvicorn_process(**settings) as (port, _):
         await asyncio.sleep(1)  # the start-up sweep
         marked = await _transcript(port, client.session_id)
