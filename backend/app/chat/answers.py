@@ -9,7 +9,7 @@ counts it once; a real answer replaces the sweep's placeholder.
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -88,11 +88,12 @@ def placeholder(
 
 
 _NOT_COLUMNS = ("client_key", "asked_on", "reserved", "spent")
+_COLUMNS = tuple(f.name for f in fields(AnswerRecord) if f.name not in _NOT_COLUMNS)
 
 
 async def save_answer(db: AsyncSession, record: AnswerRecord) -> bool:
     """Store `record` and settle its reservation; False when its question has an answer."""
-    columns = {k: v for k, v in asdict(record).items() if k not in _NOT_COLUMNS}
+    columns = {name: getattr(record, name) for name in _COLUMNS}
     messages = MessageRepository(db)
     if await messages.add_answer(role="assistant", **columns) is None:
         return False

@@ -179,6 +179,11 @@ class MessageStore:
 
     async def _keep(self, record: AnswerRecord) -> None:
         """Store `record`, retrying with backoff; spool it when the database stays away."""
+        try:
+            await self._save(record)
+            return
+        except StorageUnavailableError:
+            pass
         retrying = AsyncRetrying(
             stop=stop_after_delay(self._store_retry_seconds),
             wait=wait_exponential_jitter(multiplier=0.2, max=5),
@@ -186,10 +191,7 @@ class MessageStore:
             reraise=True,
         )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    async with transaction(self._database) as db:
-                        await save_answer(db, record)
+            await retrying(self._save, record)
             return
         except StorageUnavailableError:
             logger.error("answer to message %d: storage failed; spooled", record.reply_to)
@@ -198,6 +200,10 @@ class MessageStore:
         except OSError as exc:
             logger.exception("answer to message %d lost: the spool failed", record.reply_to)
             raise StorageUnavailableError() from exc
+
+    async def _save(self, record: AnswerRecord) -> None:
+        async with transaction(self._database) as db:
+            await save_answer(db, record)
 
     def _report(self, row: "StoredAnswer") -> None:
         outcome = row.error_code or row.finish_reason or "stop"
