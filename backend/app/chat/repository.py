@@ -104,9 +104,11 @@ class MessageRepository:
         return released is not None
 
     async def list_recent(self, conversation_id: uuid.UUID, limit: int) -> list[StoredMessage]:
-        """The newest `limit` messages with text, oldest first."""
+        """The newest `limit` messages with text, oldest first; an answer stored late (from
+        the spool, by the sweep) right after its question."""
         rows = await self.session.execute(_recent(limit), {"conversation": conversation_id})
-        return [StoredMessage(*row) for row in reversed(rows.all())]
+        in_turns = sorted(rows.all(), key=lambda row: (row.reply_to or row.id, row.id))
+        return [StoredMessage(*row[:5]) for row in in_turns]
 
 
 class UsageRepository:
@@ -214,7 +216,15 @@ def _insert_answer(dialect: str) -> Executable:
 def _recent(limit: int) -> Executable:
     table = MESSAGES.c
     return (
-        select(table.role, table.content, table.tokens, table.created_at, table.source)
+        select(
+            table.role,
+            table.content,
+            table.tokens,
+            table.created_at,
+            table.source,
+            table.id,
+            table.reply_to,
+        )
         .where(table.conversation_id == bindparam("conversation"), table.content != "")
         .order_by(table.id.desc())
         .limit(limit)

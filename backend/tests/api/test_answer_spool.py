@@ -16,6 +16,7 @@ from app.upkeep.recovery import mark_interrupted
 from tests.api.test_admin import converse, database
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
+from tests.support.chat_client import chat
 
 LATE = 100  # what the spooled answer cost
 
@@ -75,6 +76,8 @@ async def test_a_spooled_answer_replaces_the_placeholder_and_is_stored_and_count
             await UsageRepository(db).add(asked.date(), keys, reserved)
         # The turn's instance died with the answer in its spool: the sweep marks the question.
         assert await mark_interrupted(store, 1, now=asked + timedelta(seconds=2)) == 1
+        async with running_app(settings) as port, chat(port, session_id) as visitor:
+            await visitor.ask("Asked after that?")  # the late answer will come before it
         spool = AnswerSpool(tmp_path / "spool" / "answer-spool.jsonl")
         assert answered is not None
         late = _late_answer(question, client_key, reserved)
@@ -88,10 +91,15 @@ async def test_a_spooled_answer_replaces_the_placeholder_and_is_stored_and_count
                 select(Conversation.tokens_used).where(Conversation.id == conversation_id)
             )
             service = await _service_tokens(db, asked)
+    async with running_app(settings) as port, chat(port, session_id) as reader:
+        history = [(m["role"], m["content"]) for m in reader.session["data"]["history"]]
+    spent = sum((a.prompt_tokens or 0) + (a.completion_tokens or 0) for a in answers)
     assert (stored, again) == (1, 0)
-    assert sorted(a.reply_to or 0 for a in answers) == sorted([answered.id, question.id])
+    assert len(answers) == 3
     late_row = next(a for a in answers if a.reply_to == question.id)
     assert (late_row.content, late_row.finish_reason) == ("A late answer.", "stop")
-    assert tokens_used == spent_before + LATE, "reserved once, released once, spent once"
-    assert service == service_before + LATE
+    assert [role for role, _ in history] == ["user", "assistant"] * 3
+    assert history[2:4] == [("user", question.content), ("assistant", "A late answer.")]
+    assert tokens_used == spent, "reserved once, released once, spent once"
+    assert service == service_before + spent - spent_before
     assert [p.name for p in (tmp_path / "spool").iterdir()] == ["answer-spool.jsonl.lock"]
