@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy.exc import IntegrityError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -202,8 +203,16 @@ class MessageStore:
             raise StorageUnavailableError() from exc
 
     async def _save(self, record: AnswerRecord) -> None:
-        async with transaction(self._database) as db:
-            await save_answer(db, record)
+        try:
+            async with transaction(self._database) as db:
+                await save_answer(db, record)
+        except StorageUnavailableError as error:
+            if not isinstance(error.__cause__, IntegrityError):
+                raise
+            # Not an outage: the conversation was deleted (by its owner) while answering.
+            logger.warning(
+                "answer to message %d dropped: its conversation is gone", record.reply_to
+            )
 
     def _report(self, row: "StoredAnswer") -> None:
         outcome = row.error_code or row.finish_reason or "stop"

@@ -1,5 +1,6 @@
 """The answer spool: answers kept on disk while the database was away, stored once."""
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,8 @@ from app.chat.repository import UsageRepository
 from app.chat.spool import AnswerSpool
 from app.db.tables import Conversation, Message, UsageCounter
 from app.upkeep.recovery import mark_interrupted
-from tests.api.test_admin import converse, database
+from devtools.fake_llm import FakeLLM, Reply
+from tests.api.test_admin import TOKEN, admin_http, converse, database
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
 from tests.support.chat_client import chat
@@ -103,3 +105,22 @@ async def test_a_spooled_answer_replaces_the_placeholder_and_is_stored_and_count
     assert tokens_used == spent, "reserved once, released once, spent once"
     assert service == service_before + spent - spent_before
     assert [p.name for p in (tmp_path / "spool").iterdir()] == ["answer-spool.jsonl.lock"]
+
+
+async def test_an_answer_whose_conversation_was_deleted_meanwhile_is_neither_retried_nor_spooled(
+    make_settings: SettingsFactory, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    fake_llm.default = Reply(tokens=[f"word{i} " for i in range(20)], token_delay=0.05)
+    settings = make_settings(admin_token=TOKEN)
+    async with running_app(settings) as port, chat(port) as visitor:
+        await visitor.send({"type": "message", "data": "Tell me about her."})
+        assert (await visitor.receive())["type"] == "chunk"
+        async with admin_http(port) as admin:
+            deleted = await admin.delete(f"/conversations/{visitor.session_id}")
+        started = time.monotonic()
+        answer = await visitor.collect()
+        waited = time.monotonic() - started
+    assert deleted.status_code == 204, deleted.text
+    assert answer.final["type"] == "done"
+    assert waited < 5, "a deleted conversation is not an outage to wait out"
+    assert not settings.answer_spool_path.exists()
