@@ -216,6 +216,8 @@ class ConversationService:
         history_room = self._history_budget(context, tokens)
 
         def reserve(history: list[HistoryMessage]) -> int:
+            if not self._answers.model_configured and context.excerpts is not None:
+                return 0  # excerpt answers spend no tokens
             kept = fit_history(history, history_room)
             return _prompt_estimate(context, kept, tokens) + self._limits.max_answer_tokens
 

@@ -85,6 +85,8 @@ async def _sweep_forever(database: Database, cutoff: float, spool: AnswerSpool |
             marked = await mark_interrupted(database, cutoff, spool=spool)
         except StorageUnavailableError:
             logger.warning("recovery: the database is unavailable; trying again later")
+        except OSError:
+            logger.exception("recovery: the answer spool cannot be read; trying again later")
         else:
             if marked:
                 logger.warning("recovery: marked %d unfinished answer(s) as interrupted", marked)

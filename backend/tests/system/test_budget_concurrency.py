@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.core.config import OPENROUTER_BASE_URL
 from app.db.tables import Message, UsageCounter
 from devtools.fake_llm import FakeLLM, Reply
 from tests.api.test_admin import database
@@ -78,3 +79,13 @@ async def test_concurrent_questions_overshoot_a_budget_by_at_most_one_answer(
     assert counted == spent, "the counters hold what the answers cost, no reservation left"
     assert statuses.count(200) >= 1
     assert spent <= BUDGET + one_answer
+
+
+async def test_excerpt_answers_reserve_nothing_so_concurrent_ones_are_never_refused(
+    make_settings: SettingsFactory,
+) -> None:
+    no_model = {"openrouter_api_key": None, "openrouter_base_url": OPENROUTER_BASE_URL}
+    settings = make_settings(**no_model, **(NO_BUDGETS | {"budget_tokens_per_day": 1_000}))
+    async with running_app(settings) as port, httpx.AsyncClient(timeout=60) as http:
+        statuses = await asyncio.gather(*(_ask(http, port, None) for _ in range(10)))
+    assert statuses == [200] * 10
