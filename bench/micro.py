@@ -115,6 +115,7 @@ async def throwaway(choice: str) -> AsyncIterator[str]:
 
 async def _measure_db(args: argparse.Namespace, url: str) -> str:
     from app.chat.budgets import Budgets
+    from app.chat.spool import AnswerSpool
     from app.chat.store import MessageStore
     from app.chat.turns import Answer, ChatSession, Client
     from app.core.metrics import Metrics
@@ -130,14 +131,20 @@ async def _measure_db(args: argparse.Namespace, url: str) -> str:
     store = MessageStore(
         make_database(engine), counter, budgets=budgets, metrics=Metrics(),
         history_messages=settings.history_messages, model="micro/model",
+        spool=AnswerSpool(Path(tempfile.gettempdir()) / "micro-spool.jsonl"),
+        store_retry_seconds=0,
     )  # fmt: skip
 
     async def session(index: int) -> None:
         ip = f"10.1.0.{index % 250}"
         chat, client = ChatSession(uuid.uuid4(), stored=False), Client(ip, network=ip)
         for _ in range(args.questions):
-            await store.store_question(chat, "What does she do now?", 7, client)
+            stored = await store.store_question(
+                chat, "What does she do now?", 7, client, lambda _history: 1700
+            )
             answer = Answer(started=asyncio.get_running_loop().time())
+            answer.question_id, answer.asked_on = stored.id, stored.asked_on
+            answer.reserved = stored.reserved
             answer.parts.extend(ANSWER)
             answer.first_token_at = answer.started
             answer.completion = Completion("stop", TokenUsage(1000, 60), "micro/model")

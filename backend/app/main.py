@@ -34,6 +34,7 @@ from app.api.socket import routes as ws
 from app.api.socket.connections import ConnectionRegistry
 from app.chat.budgets import Budgets
 from app.chat.service import Answerers, ConversationService, Limits
+from app.chat.spool import AnswerSpool
 from app.chat.tools import ToolBox, ToolLoop
 from app.core.config import Settings, load_settings
 from app.core.errors import StartupError
@@ -103,6 +104,7 @@ def _build_service(
     limiter: RateLimiter,
     metrics: Metrics,
     leads: LeadService,
+    spool: AnswerSpool,
 ) -> ConversationService:
     counter = TokenCounter(settings.token_encoding)
     chain = ModelChain(
@@ -140,6 +142,8 @@ def _build_service(
         budgets=Budgets.from_settings(settings),
         limiter=limiter,
         metrics=metrics,
+        spool=spool,
+        store_retry_seconds=settings.answer_store_retry_seconds,
     )
 
 
@@ -162,7 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             leads = LeadService(
                 make_database(engine), limiter, metrics, outbox, current.public_base_url
             )
-            service = _build_service(current, engine, http, resume, limiter, metrics, leads)
+            spool = AnswerSpool(current.answer_spool_path)
+            service = _build_service(current, engine, http, resume, limiter, metrics, leads, spool)
             if outbox is not None:
                 sender = OutboxSender(make_database(engine), outbox, channels, current, metrics)
                 await stack.enter_async_context(sending(sender))
@@ -179,8 +184,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stack.enter_async_context(
                 scheduled_retention(database, current.retention_days, current.retention_check_hours)
             )
-            cutoff = cutoff_seconds(current.llm_total_timeout, current.shutdown_grace_seconds)
-            await stack.enter_async_context(scheduled_recovery(database, cutoff))
+            cutoff = cutoff_seconds(
+                current.llm_total_timeout,
+                current.shutdown_grace_seconds,
+                current.answer_store_retry_seconds,
+            )
+            await stack.enter_async_context(scheduled_recovery(database, cutoff, spool))
             _log_ready(current, resume, engine, service, limiter)
             yield AppState(
                 settings=current,

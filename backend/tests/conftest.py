@@ -112,7 +112,7 @@ async def fake_llm() -> AsyncIterator[FakeLLM]:
 
 
 @pytest.fixture
-def make_settings(database_url: str, fake_llm: FakeLLM) -> SettingsFactory:
+def make_settings(database_url: str, fake_llm: FakeLLM, tmp_path: Path) -> SettingsFactory:
     """Settings for a test app: the loopback fake provider, quick timeouts and retries."""
 
     def make(**overrides: object) -> Settings:
@@ -120,6 +120,7 @@ def make_settings(database_url: str, fake_llm: FakeLLM) -> SettingsFactory:
             "openrouter_api_key": "sk-test-secret-key",
             "openrouter_base_url": fake_llm.base_url,
             "database_url": database_url,
+            "answer_spool_path": tmp_path / "spool" / "answer-spool.jsonl",
             "llm_first_token_timeout": 2.0,
             "llm_chunk_timeout": 2.0,
             "llm_total_timeout": 10.0,

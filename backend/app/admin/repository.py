@@ -121,11 +121,12 @@ class AdminRepository:
         return await self.session.get(Conversation, conversation_id)
 
     async def list_messages(self, conversation_id: uuid.UUID) -> Sequence[Message]:
-        """Every message of the conversation, oldest first, including failed answers."""
+        """Every message of the conversation, oldest first, including failed answers; an
+        answer stored late (from the spool, by the sweep) right after its question."""
         rows = await self.session.scalars(
             select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
         )
-        return rows.all()
+        return sorted(rows.all(), key=lambda m: (m.reply_to or m.id, m.id))
 
     async def delete_conversations(
         self, ids: Sequence[uuid.UUID], idle_before: datetime | None = None

@@ -2,8 +2,12 @@
 
 These run for every question, so they are Core statements on the tables (no ORM unit of
 work or identity map), built once with bind parameters, and each does as much as one
-round trip can: counting a question also returns what the conversation and today's
-counters have spent, for the budgets.
+round trip can: counting a question and reserving its tokens also returns what the
+conversation and today's counters held before, for the budgets. Those UPDATEs lock the
+conversation's and the counters' rows until the transaction ends, so concurrent
+questions are checked one after the other, each seeing the others' reservations. Row
+locks are always taken in one order (question, conversation, counters) so that no two
+transactions wait for each other.
 """
 
 import functools
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Executable, ScalarSelect, Table, bindparam, insert, select, update
+from sqlalchemy import Executable, Table, bindparam, case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,30 +56,24 @@ class ConversationRepository:
         return found is not None
 
     async def count_question(
-        self, conversation_id: uuid.UUID, at: datetime, day: date, counters: list[CounterKey]
+        self, conversation_id: uuid.UUID, at: datetime, reserve: int
     ) -> Spent | None:
-        """Add one question to a stored conversation; None when there is no such row."""
-        params = {"conversation": conversation_id, "now": at} | _counter_params(day, counters)
-        result = await self.session.execute(_count_question(len(counters)), params)
-        row = result.first()
+        """Add one question and its reservation to a stored conversation; None when there is
+        no such row. The row stays locked until the transaction ends, so questions of one
+        conversation are checked one after the other; `Spent` is what came before."""
+        params = {"conversation": conversation_id, "now": at, "reserve": reserve}
+        row = (await self.session.execute(_COUNT_QUESTION, params)).first()
         if row is None:
             return None
-        return Spent(row[0] - 1, row[1], _by_counter(counters, row[2:]))
+        return Spent(row[0] - 1, row[1] - reserve, {})
 
     async def create(
-        self,
-        conversation_id: uuid.UUID,
-        client_key: str,
-        at: datetime,
-        day: date,
-        counters: list[CounterKey],
+        self, conversation_id: uuid.UUID, client_key: str, at: datetime, reserve: int
     ) -> Spent:
-        """Store a new conversation with its first question counted."""
+        """Store a new conversation with its first question counted and reserved."""
         params = {"conversation": conversation_id, "client": client_key, "now": at}
-        result = await self.session.execute(
-            _create(len(counters)), params | _counter_params(day, counters)
-        )
-        return Spent(0, 0, _by_counter(counters, result.one()))
+        await self.session.execute(_CREATE, params | {"reserve": reserve})
+        return Spent(0, 0, {})
 
     async def add_tokens(self, conversation_id: uuid.UUID, tokens: int, at: datetime) -> None:
         await self.session.execute(
@@ -87,14 +85,30 @@ class MessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, **values: Any) -> None:
-        """Store one message; `values` are columns of `messages`."""
-        await self.session.execute(_INSERT_MESSAGE, values)
+    async def add(self, **values: Any) -> int:
+        """Store one message; `values` are columns of `messages`. Returns its id."""
+        return cast(int, await self.session.scalar(_INSERT_MESSAGE, values))
+
+    async def add_answer(self, **values: Any) -> int | None:
+        """Store the answer to question `reply_to`: in place of a placeholder the recovery
+        sweep stored, but never over a real answer (then None: it is stored already)."""
+        dialect = self.session.get_bind().dialect.name
+        inserted: int | None = await self.session.scalar(_insert_answer(dialect), values)
+        return inserted
+
+    async def release(self, question_id: int) -> bool:
+        """Clear the question's budget reservation; False when it was cleared already.
+
+        (The caller knows how much was reserved: RETURNING only gives the new value.)"""
+        released = await self.session.scalar(_RELEASE, {"question": question_id})
+        return released is not None
 
     async def list_recent(self, conversation_id: uuid.UUID, limit: int) -> list[StoredMessage]:
-        """The newest `limit` messages with text, oldest first."""
+        """The newest `limit` messages with text, oldest first; an answer stored late (from
+        the spool, by the sweep) right after its question."""
         rows = await self.session.execute(_recent(limit), {"conversation": conversation_id})
-        return [StoredMessage(*row) for row in reversed(rows.all())]
+        in_turns = sorted(rows.all(), key=lambda row: (row.reply_to or row.id, row.id))
+        return [StoredMessage(*row[:5]) for row in in_turns]
 
 
 class UsageRepository:
@@ -108,16 +122,37 @@ class UsageRepository:
         params = {"added": tokens} | _counter_params(day, keys)
         await self.session.execute(_add_usage(dialect, len(keys)), params)
 
+    async def reserve(
+        self, day: date, keys: list[CounterKey], tokens: int
+    ) -> dict[CounterKey, int]:
+        """Add `tokens` to the counters; what each held before. The counters' rows stay
+        locked until the transaction ends, so concurrent questions are checked in turn."""
+        dialect = self.session.get_bind().dialect.name
+        params = {"added": tokens} | _counter_params(day, keys)
+        rows = await self.session.execute(_reserve_usage(dialect, len(keys)), params)
+        return {(scope, key): total - tokens for scope, key, total in rows.all()}
+
 
 # The statements are built once: building and hashing them costs more than running them.
 
 _EXISTS = select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id == bindparam("conversation"))
-_INSERT_MESSAGE = insert(MESSAGES)
+_INSERT_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+_RELEASE = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("question"), MESSAGES.c.reserved_tokens.is_not(None))
+    .values(reserved_tokens=None)
+    .returning(MESSAGES.c.id)
+)
 _ADD_TOKENS = (
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("conversation"))
     .values(
-        tokens_used=CONVERSATIONS.c.tokens_used + bindparam("added"), updated_at=bindparam("now")
+        tokens_used=CONVERSATIONS.c.tokens_used + bindparam("added"),
+        # A late answer (from the spool, or the sweep's placeholder) moves it no earlier.
+        updated_at=case(
+            (CONVERSATIONS.c.updated_at < bindparam("now"), bindparam("now")),
+            else_=CONVERSATIONS.c.updated_at,
+        ),
     )
 )
 
@@ -129,57 +164,67 @@ def _counter_params(day: date, counters: list[CounterKey]) -> dict[str, Any]:
     return params
 
 
-def _tokens_on(counters: int) -> list[ScalarSelect[Any]]:
-    """One scalar subquery per counter: its tokens on `day`, NULL when it has none yet."""
-    usage = USAGE.c
-    return [
-        select(usage.tokens)
-        .where(
-            usage.scope == bindparam(f"scope_{index}"),
-            usage.key == bindparam(f"key_{index}"),
-            usage.day == bindparam("on_day"),
-        )
-        .scalar_subquery()
-        for index in range(counters)
-    ]
-
-
-def _by_counter(counters: list[CounterKey], tokens: Any) -> dict[CounterKey, int]:
-    return {counter: spent or 0 for counter, spent in zip(counters, tokens, strict=True)}
+_COUNT_QUESTION = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("conversation"))
+    .values(
+        question_count=CONVERSATIONS.c.question_count + 1,
+        tokens_used=CONVERSATIONS.c.tokens_used + bindparam("reserve"),
+        updated_at=bindparam("now"),
+    )
+    .returning(CONVERSATIONS.c.question_count, CONVERSATIONS.c.tokens_used)
+)
+_CREATE = insert(CONVERSATIONS).values(
+    id=bindparam("conversation"),
+    client_key=bindparam("client"),
+    question_count=1,
+    tokens_used=bindparam("reserve"),
+    created_at=bindparam("now"),
+    updated_at=bindparam("now"),
+)
+# What a late answer may overwrite: the placeholder of the recovery sweep.
+PLACEHOLDER_CODE = "answer_interrupted"
+_ANSWER_COLUMNS = (
+    "content",
+    "source",
+    "tokens",
+    "created_at",
+    "model",
+    "finish_reason",
+    "error_code",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "first_token_ms",
+)
 
 
 @functools.cache
-def _count_question(counters: int) -> Executable:
-    table = CONVERSATIONS.c
-    return (
-        update(CONVERSATIONS)
-        .where(table.id == bindparam("conversation"))
-        .values(question_count=table.question_count + 1, updated_at=bindparam("now"))
-        .returning(table.question_count, table.tokens_used, *_tokens_on(counters))
-    )
-
-
-@functools.cache
-def _create(counters: int) -> Executable:
-    return (
-        insert(CONVERSATIONS)
-        .values(
-            id=bindparam("conversation"),
-            client_key=bindparam("client"),
-            question_count=1,
-            tokens_used=0,
-            created_at=bindparam("now"),
-            updated_at=bindparam("now"),
-        )
-        .returning(*_tokens_on(counters))
-    )
+def _insert_answer(dialect: str) -> Executable:
+    insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_into(MESSAGES)
+    return statement.on_conflict_do_update(
+        index_elements=["reply_to"],
+        set_={name: statement.excluded[name] for name in _ANSWER_COLUMNS},
+        where=MESSAGES.c.error_code == PLACEHOLDER_CODE,
+    ).returning(MESSAGES.c.id)
 
 
 @functools.cache
 def _recent(limit: int) -> Executable:
     table = MESSAGES.c
     return (
-        select(table.role, table.content, table.tokens, table.created_at, table.source)
+        select(
+            table.role,
+            table.content,
+            table.tokens,
+            table.created_at,
+            table.source,
+            table.id,
+            table.reply_to,
+        )
         .where(table.conversation_id == bindparam("conversation"), table.content != "")
         .order_by(table.id.desc())
         .limit(limit)
@@ -203,3 +248,10 @@ def _add_usage(dialect: str, counters: int) -> Executable:
         index_elements=["scope", "key", "day"],
         set_={"tokens": USAGE.c.tokens + statement.excluded.tokens},
     )
+
+
+@functools.cache
+def _reserve_usage(dialect: str, counters: int) -> Executable:
+    usage = USAGE.c
+    upsert = cast(Any, _add_usage(dialect, counters))
+    return cast(Executable, upsert.returning(usage.scope, usage.key, usage.tokens))

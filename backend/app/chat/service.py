@@ -19,10 +19,12 @@ from app.chat.leak_guard import LEAK_BLOCKED, guard_answer
 from app.chat.prompts import (
     MESSAGE_OVERHEAD,
     REPLY_PRIMER,
+    HistoryMessage,
     build_messages,
     fit_history,
 )
 from app.chat.questions import check_question
+from app.chat.spool import AnswerSpool
 from app.chat.store import MessageStore
 from app.chat.tools import GapRecorder, ToolLoop
 from app.chat.turns import ActiveTurn, Answer, ChatSession, Client, OpenedSession, TurnSink
@@ -80,6 +82,8 @@ class ConversationService:
         budgets: Budgets,
         limiter: RateLimiter,
         metrics: Metrics,
+        spool: AnswerSpool,
+        store_retry_seconds: float,
     ) -> None:
         self._answers = answers
         self._counter = counter
@@ -93,6 +97,8 @@ class ConversationService:
             metrics=metrics,
             history_messages=limits.history_messages,
             model=answers.chain.primary,
+            spool=spool,
+            store_retry_seconds=store_retry_seconds,
         )
         self._turns: set[asyncio.Task[None]] = set()
         self._shutdown_deadline: float | None = None
@@ -206,17 +212,22 @@ class ConversationService:
             turn.sink,
         )
         answer = Answer(started=asyncio.get_running_loop().time())
-        history = await self._store.store_question(chat, question, tokens, client)
         context = self.context
-        kept = fit_history(history, self._history_budget(context, tokens))
+        history_room = self._history_budget(context, tokens)
+
+        def reserve(history: list[HistoryMessage]) -> int:
+            if not self._answers.model_configured and context.excerpts is not None:
+                return 0  # excerpt answers spend no tokens
+            kept = fit_history(history, history_room)
+            return _prompt_estimate(context, kept, tokens) + self._limits.max_answer_tokens
+
+        stored = await self._store.store_question(chat, question, tokens, client, reserve)
+        history = stored.history
+        kept = fit_history(history, history_room)
         messages = build_messages(context.system_prompt, kept, question)
-        answer.prompt_estimate = (
-            context.system_tokens
-            + sum(earlier.tokens + MESSAGE_OVERHEAD for earlier in kept)
-            + tokens
-            + MESSAGE_OVERHEAD
-            + REPLY_PRIMER
-        )
+        answer.prompt_estimate = _prompt_estimate(context, kept, tokens)
+        answer.question_id, answer.asked_on = stored.id, stored.asked_on
+        answer.reserved = stored.reserved
         logger.debug(
             "question: %s (%d of %d earlier messages kept)", question, len(kept), len(history)
         )
@@ -295,6 +306,17 @@ class ConversationService:
         if self._answers.gaps is not None and not reply.matched:
             await self._answers.gaps.record_gap(question)
         return Completion("stop", TokenUsage(0, 0), None)
+
+
+def _prompt_estimate(context: ResumeContext, kept: list[HistoryMessage], tokens: int) -> int:
+    """Our count of the prompt: the system prompt, the earlier turns kept, the question."""
+    return (
+        context.system_tokens
+        + sum(earlier.tokens + MESSAGE_OVERHEAD for earlier in kept)
+        + tokens
+        + MESSAGE_OVERHEAD
+        + REPLY_PRIMER
+    )
 
 
 def _record(answer: Answer, text: str) -> None:

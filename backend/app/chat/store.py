@@ -1,14 +1,25 @@
 """Conversations in the database: questions and answers with what they cost.
 
 Each method is one short transaction, and budgets are checked inside the same
-transaction that stores the question, so nothing goes upstream once one is spent.
+transaction that stores the question and reserves what its answer may cost, so
+nothing goes upstream once one is spent, however many questions arrive at once.
 """
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
+from sqlalchemy.exc import IntegrityError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from app.chat.answers import AnswerRecord, save_answer
 from app.chat.budgets import SERVICE_KEY, Budgets, client_counter
 from app.chat.prompts import HistoryMessage
 from app.chat.protocol import DoneData, HistoryItem, Usage
@@ -18,7 +29,9 @@ from app.chat.repository import (
     StoredMessage,
     UsageRepository,
 )
+from app.chat.spool import AnswerSpool
 from app.chat.turns import Answer, ChatSession, Client
+from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
 from app.core.metrics import Metrics
 from app.db.base import utcnow
@@ -26,6 +39,14 @@ from app.db.engine import Database, transaction
 from app.llm.tokens import TokenCounter
 
 logger = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredQuestion:
+    id: int
+    asked_on: date
+    reserved: int  # tokens held against the budgets until the answer is stored
+    history: list[HistoryMessage]  # the earlier messages
 
 
 class MessageStore:
@@ -38,8 +59,12 @@ class MessageStore:
         metrics: Metrics,
         history_messages: int,
         model: str,
+        spool: AnswerSpool,
+        store_retry_seconds: float,
     ) -> None:
         self._database = database
+        self._spool = spool
+        self._store_retry_seconds = store_retry_seconds
         self._counter = counter
         self._budgets = budgets
         self._metrics = metrics
@@ -61,40 +86,49 @@ class MessageStore:
         ]
 
     async def store_question(
-        self, chat: ChatSession, question: str, tokens: int, client: Client
-    ) -> list[HistoryMessage]:
-        """Check budgets and store the question; returns the earlier messages.
+        self,
+        chat: ChatSession,
+        question: str,
+        tokens: int,
+        client: Client,
+        reserve: Callable[[list[HistoryMessage]], int],
+    ) -> StoredQuestion:
+        """Check budgets, reserve the question's tokens and store it, in one transaction.
 
-        Counting the question comes first and also reads what was spent; a refusal rolls
-        the count back with the rest of the transaction.
+        `reserve(history)` is what the turn may cost at most (its prompt and a longest
+        answer). It is added to the conversation and today's counters first, which
+        locks their rows: concurrent questions are checked one after the other, each
+        against what is spent and reserved before it. A refusal rolls it all back.
         """
         now = utcnow()
         counters = [SERVICE_KEY, client_counter(client.key)]
         async with transaction(self._database) as db:
             conversations, messages = ConversationRepository(db), MessageRepository(db)
+            rows: list[StoredMessage] = []
+            if chat.stored:
+                rows = await messages.list_recent(chat.id, self._history_messages)
+            history = [HistoryMessage(row.role, row.content, self._tokens_of(row)) for row in rows]
+            reserved = reserve(history)
             # Even a new session may be stored already: the contact form can store it first.
-            counted = await conversations.count_question(chat.id, now, now.date(), counters)
-            spent = counted or await conversations.create(
-                chat.id, client.key, now, now.date(), counters
-            )
+            spent = await conversations.count_question(chat.id, now, reserved)
+            spent = spent or await conversations.create(chat.id, client.key, now, reserved)
+            today = await UsageRepository(db).reserve(now.date(), counters, reserved)
             self._budgets.check(
                 questions=spent.questions,
                 session=spent.session_tokens,
-                client_today=spent.today[counters[1]],
-                today=spent.today[SERVICE_KEY],
+                client_today=today[counters[1]],
+                today=today[SERVICE_KEY],
             )
-            rows: list[StoredMessage] = []
-            if counted is not None:
-                rows = await messages.list_recent(chat.id, self._history_messages)
-            await messages.add(
+            question_id = await messages.add(
                 conversation_id=chat.id,
                 role="user",
                 content=question,
                 tokens=tokens,
                 created_at=now,
+                reserved_tokens=reserved,
             )
         chat.stored = True
-        return [HistoryMessage(row.role, row.content, self._tokens_of(row)) for row in rows]
+        return StoredQuestion(question_id, now.date(), reserved, history)
 
     def _tokens_of(self, row: StoredMessage) -> int:
         return row.tokens if row.tokens is not None else self._counter.count(row.content)
@@ -105,7 +139,12 @@ class MessageStore:
         client: Client,
         answer: Answer,
     ) -> DoneData | None:
-        """Store the answer, however it ended; the `done` payload when it ended well."""
+        """Store the answer, however it ended; the `done` payload when it ended well.
+
+        A database that fails is retried for `ANSWER_STORE_RETRY_SECONDS`; then the
+        answer goes to the spool, to be stored when the database is back. Only when
+        even that fails does this raise (`storage_unavailable`).
+        """
         ended = asyncio.get_running_loop().time()
         content = "".join(answer.parts)
         content_tokens = self._counter.count(content)
@@ -114,19 +153,19 @@ class MessageStore:
         if answer.source == "model":
             model = (answer.completion and answer.completion.model) or self._model
         row = _stored_answer(answer, ended, usage, model)
-        async with transaction(self._database) as db:
-            await MessageRepository(db).add(
-                conversation_id=chat.id,
-                role="assistant",
-                content=content,
-                source=answer.source,
-                tokens=content_tokens,
-                **vars(row),
-            )
-            await ConversationRepository(db).add_tokens(chat.id, usage.total_tokens, row.created_at)
-            await UsageRepository(db).add(
-                row.created_at.date(), [SERVICE_KEY, client_counter(client.key)], usage.total_tokens
-            )
+        record = AnswerRecord(
+            conversation_id=chat.id,
+            client_key=client.key,
+            reply_to=answer.question_id,
+            asked_on=answer.asked_on or row.created_at.date(),
+            reserved=answer.reserved,
+            spent=usage.total_tokens,
+            content=content,
+            source=answer.source,
+            tokens=content_tokens,
+            **vars(row),
+        )
+        await self._keep(record)
         self._report(row)
         if answer.error is not None or row.finish_reason == "interrupted":
             return None
@@ -138,6 +177,42 @@ class MessageStore:
             latency_ms=row.latency_ms,
             source=answer.source,
         )
+
+    async def _keep(self, record: AnswerRecord) -> None:
+        """Store `record`, retrying with backoff; spool it when the database stays away."""
+        try:
+            await self._save(record)
+            return
+        except StorageUnavailableError:
+            pass
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self._store_retry_seconds),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5),
+            retry=retry_if_exception_type(StorageUnavailableError),
+            reraise=True,
+        )
+        try:
+            await retrying(self._save, record)
+            return
+        except StorageUnavailableError:
+            logger.error("answer to message %d: storage failed; spooled", record.reply_to)
+        try:
+            await self._spool.append(record)
+        except OSError as exc:
+            logger.exception("answer to message %d lost: the spool failed", record.reply_to)
+            raise StorageUnavailableError() from exc
+
+    async def _save(self, record: AnswerRecord) -> None:
+        try:
+            async with transaction(self._database) as db:
+                await save_answer(db, record)
+        except StorageUnavailableError as error:
+            if not isinstance(error.__cause__, IntegrityError):
+                raise
+            # Not an outage: the conversation was deleted (by its owner) while answering.
+            logger.warning(
+                "answer to message %d dropped: its conversation is gone", record.reply_to
+            )
 
     def _report(self, row: "StoredAnswer") -> None:
         outcome = row.error_code or row.finish_reason or "stop"

@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 from app.chat.protocol import DoneData, HistoryItem
@@ -81,6 +82,9 @@ class Answer:
     finish_reason: str | None = None
     source: str = "model"
     prompt_estimate: int = 0  # our count of the prompt, for providers that report no usage
+    question_id: int = 0  # the stored question's message id
+    asked_on: date | None = None  # the day whose counters hold the question's reservation
+    reserved: int = 0  # tokens the question reserved against the budgets
 
     def reason(self) -> str:
         if self.error is not None:

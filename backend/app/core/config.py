@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     database_connect_timeout: Seconds = 5.0
     database_query_timeout: Seconds = 10.0
     migrate_on_startup: bool = True
+    # A finished answer the database refuses is retried this long (with backoff), then
+    # appended to ANSWER_SPOOL_PATH and stored from there once the database is back.
+    answer_store_retry_seconds: float = Field(30.0, ge=0, le=3600)
+    answer_spool_path: Path = BACKEND_DIR / "data" / "answer-spool.jsonl"
 
     # Resume and conversation.
     resume_path: Path = DEFAULT_RESUME

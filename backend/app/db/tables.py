@@ -48,12 +48,17 @@ class Message(Base):
     tokens: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     first_token_ms: Mapped[int | None] = mapped_column(Integer)
+    # An answer's question (unique: a question has at most one answer).
+    reply_to: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    # A question's tokens held against the budgets until its answer is stored (then NULL).
+    reserved_tokens: Mapped[int | None] = mapped_column(Integer)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
     __table_args__ = (
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
         Index("ix_messages_created_at", "created_at"),
+        Index("ix_messages_reply_to", "reply_to", unique=True),
     )
 
 

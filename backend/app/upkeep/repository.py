@@ -1,16 +1,22 @@
 """The SQL that finds questions whose answer never arrived (the process was killed)."""
 
-import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.db.tables import Message
+from app.db.tables import Conversation, Message
 
 # Any fixed number: instances that sweep at the same moment take turns on it.
 _SWEEP_LOCK = 7_262_810
+
+
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    message: Message
+    client_key: str
 
 
 class RecoveryRepository:
@@ -24,38 +30,20 @@ class RecoveryRepository:
         taken = await self._db.scalar(text(f"SELECT pg_try_advisory_xact_lock({_SWEEP_LOCK})"))
         return bool(taken)
 
-    async def unanswered(self, since: datetime, before: datetime, limit: int) -> list[Message]:
-        """Questions asked in [since, before) that are still the last word of their conversation."""
-        later = aliased(Message)
-        newer = exists().where(
-            later.conversation_id == Message.conversation_id, later.id > Message.id
-        )
-        rows = await self._db.scalars(
-            select(Message)
+    async def unanswered(self, since: datetime, before: datetime, limit: int) -> list[Unanswered]:
+        """Questions asked in [since, before) with no answer, wherever they sit."""
+        answer = aliased(Message)
+        answered = exists().where(answer.reply_to == Message.id)
+        rows = await self._db.execute(
+            select(Message, Conversation.client_key)
+            .join(Conversation, Conversation.id == Message.conversation_id)
             .where(
                 Message.role == "user",
                 Message.created_at >= since,
                 Message.created_at < before,
-                ~newer,
+                ~answered,
             )
             .order_by(Message.id)
             .limit(limit)
         )
-        return list(rows)
-
-    async def mark_interrupted(self, conversation_id: uuid.UUID, at: datetime) -> None:
-        """Store an empty answer that says it was interrupted."""
-        self._db.add(
-            Message(
-                conversation_id=conversation_id,
-                role="assistant",
-                content="",
-                created_at=at,
-                finish_reason="interrupted",
-                error_code="answer_interrupted",
-                tokens=0,
-                prompt_tokens=0,
-                completion_tokens=0,
-            )
-        )
-        await self._db.flush()
+        return [Unanswered(message, client_key or "") for message, client_key in rows.all()]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
+from app.core.config import Settings
 from app.db.tables import Conversation, Message
 from app.upkeep.recovery import cutoff_seconds, mark_interrupted
 from devtools.fake_llm import FakeLLM, Reply
@@ -45,6 +46,7 @@ async def test_sigkill_mid_answer_keeps_the_question_and_marks_the_answer_interr
         "admin_token": "admin-token",
         "llm_total_timeout": "2",
         "shutdown_grace_seconds": "1",
+        "answer_store_retry_seconds": "1",
     }
     async with uvicorn_process(**settings) as (port, process), chat(port) as client:
         await client.send({"type": "message", "data": QUESTION})
@@ -54,7 +56,7 @@ async def test_sigkill_mid_answer_keeps_the_question_and_marks_the_answer_interr
             await _read_until_closed(client)
     fake_llm.default = Reply()  # a short answer, well within LLM_TOTAL_TIMEOUT
     # No instance can still be answering once the cutoff has passed.
-    await asyncio.sleep(cutoff_seconds(2, 1) + 0.5)
+    await asyncio.sleep(cutoff_seconds(2, 1, 1) + 0.5)
     async with uvicorn_process(**settings) as (port, _):
         await asyncio.sleep(1)  # the start-up sweep
         marked = await _transcript(port, client.session_id)
@@ -66,6 +68,53 @@ async def test_sigkill_mid_answer_keeps_the_question_and_marks_the_answer_interr
     assert marked[1]["error_code"] == "answer_interrupted"
     assert [m["content"] for m in history] == [QUESTION]  # visitors see messages with text
     assert after.final["type"] == "done", after.final
+
+
+async def test_a_question_left_behind_when_the_visitor_carried_on_elsewhere_is_answered(
+    fake_llm: FakeLLM, database_url: str
+) -> None:
+    """Killed mid-answer, the visitor asks again at once on another instance: the first
+    question is no longer the last word, and is still answered (once) and released."""
+    fake_llm.default = Reply(tokens=[f"word{i} " for i in range(100)], token_delay=0.05)
+    settings = {
+        "openrouter_api_key": "sk-test",
+        "openrouter_base_url": fake_llm.base_url,
+        "database_url": database_url,
+        "admin_token": "admin-token",
+        "llm_total_timeout": "2",
+        "shutdown_grace_seconds": "1",
+        "answer_store_retry_seconds": "1",
+    }
+    async with uvicorn_process(**settings) as (port, process), chat(port) as client:
+        await client.send({"type": "message", "data": QUESTION})
+        assert (await client.receive())["type"] == "chunk"
+        process.kill()
+        with pytest.raises(ConnectionClosed):
+            await _read_until_closed(client)
+    fake_llm.default = Reply()
+    async with uvicorn_process(**settings) as (port, _), chat(port, client.session_id) as other:
+        carried_on = await other.ask("And her languages?")  # before the cutoff
+    await asyncio.sleep(cutoff_seconds(2, 1, 1) + 0.5)
+    async with uvicorn_process(**settings) as (port, _):
+        await asyncio.sleep(1)  # the start-up sweep
+        marked = await _transcript(port, client.session_id)
+    reading = Settings(_env_file=None, database_url=database_url)
+    async with database(reading) as store, store.begin() as db:
+        rows = list(await db.scalars(select(Message).order_by(Message.id)))
+        conversation = await db.get(Conversation, uuid.UUID(client.session_id))
+    questions = {m.id: m.content for m in rows if m.role == "user"}
+    replies = [m.reply_to for m in rows if m.role == "assistant"]
+    spent = sum((m.prompt_tokens or 0) + (m.completion_tokens or 0) for m in rows)
+    print(f"\n{len(questions)} questions, {len(replies)} answers, {spent} tokens in the answers,"
+          f" {conversation.tokens_used if conversation else None} counted")  # fmt: skip
+    assert carried_on.final["type"] == "done"
+    assert sorted(replies, key=str) == sorted(questions, key=str), "one answer per question"
+    first = next(m for m in rows if m.reply_to == min(questions))
+    assert (first.content, first.finish_reason) == ("", "interrupted")
+    assert [m["content"] for m in marked if m["role"] == "user"] == list(questions.values())
+    assert conversation is not None
+    assert conversation.tokens_used == spent, "the killed turn's reservation is released"
+    assert all(m.reserved_tokens is None for m in rows)
 
 
 async def test_the_sweep_marks_only_old_unanswered_questions_and_each_once(

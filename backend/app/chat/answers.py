@@ -1,0 +1,106 @@
+"""A finished answer as it is stored, once, however late: by its turn, from the spool, or
+as the recovery sweep's placeholder.
+
+Storing an answer settles its question's budget reservation: the counters lose what was
+reserved and gain what the answer cost. A question has at most one answer row
+(`messages.reply_to` is unique), so storing the same answer twice stores one row and
+counts it once; a real answer replaces the sweep's placeholder.
+"""
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.chat.budgets import SERVICE_KEY, client_counter
+from app.chat.repository import (
+    PLACEHOLDER_CODE,
+    ConversationRepository,
+    MessageRepository,
+    UsageRepository,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """Everything needed to store an answer and settle its question's reservation."""
+
+    conversation_id: uuid.UUID
+    client_key: str
+    reply_to: int  # the question's message id
+    asked_on: date  # the day whose counters hold the reservation
+    reserved: int  # tokens the question reserved
+    spent: int  # tokens the answer cost (prompt and completion)
+    content: str
+    created_at: datetime
+    finish_reason: str
+    source: str | None = None
+    model: str | None = None
+    error_code: str | None = None
+    tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    latency_ms: int | None = None
+    first_token_ms: int | None = None
+
+    def to_json(self) -> str:
+        values = asdict(self)
+        values["conversation_id"] = str(self.conversation_id)
+        values["asked_on"] = self.asked_on.isoformat()
+        values["created_at"] = self.created_at.isoformat()
+        return json.dumps(values, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> "AnswerRecord":
+        values: dict[str, Any] = json.loads(line)
+        values["conversation_id"] = uuid.UUID(values["conversation_id"])
+        values["asked_on"] = date.fromisoformat(values["asked_on"])
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+        return cls(**values)
+
+
+def placeholder(
+    conversation_id: uuid.UUID,
+    client_key: str,
+    question_id: int,
+    asked_at: datetime,
+    reserved: int,
+    at: datetime,
+) -> AnswerRecord:
+    """The empty answer the recovery sweep stores for a question nobody answered."""
+    return AnswerRecord(
+        conversation_id=conversation_id,
+        client_key=client_key,
+        reply_to=question_id,
+        asked_on=asked_at.date(),
+        reserved=reserved,
+        spent=0,
+        content="",
+        created_at=at,
+        finish_reason="interrupted",
+        error_code=PLACEHOLDER_CODE,
+    )
+
+
+_NOT_COLUMNS = ("client_key", "asked_on", "reserved", "spent")
+_COLUMNS = tuple(f.name for f in fields(AnswerRecord) if f.name not in _NOT_COLUMNS)
+
+
+async def save_answer(db: AsyncSession, record: AnswerRecord) -> bool:
+    """Store `record` and settle its reservation; False when its question has an answer."""
+    columns = {name: getattr(record, name) for name in _COLUMNS}
+    messages = MessageRepository(db)
+    if await messages.add_answer(role="assistant", **columns) is None:
+        return False
+    released = record.reserved if await messages.release(record.reply_to) else 0
+    change = record.spent - released
+    await ConversationRepository(db).add_tokens(record.conversation_id, change, record.created_at)
+    if change:
+        counters = [SERVICE_KEY, client_counter(record.client_key)]
+        await UsageRepository(db).add(record.asked_on, counters, change)
+    return True
