@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
 from devtools.fake_llm import FakeLLM, start_fake_llm
+from tests.support.fault_proxy import FaultProxy
 from tests.support.pg_admin import create_database, drop_database
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -93,6 +94,14 @@ def postgres_url() -> Iterator[str]:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
         run_in_thread(lambda: drop_database(TEST_DATABASE_URL, name))
+
+
+@pytest.fixture
+async def postgres_proxy(postgres_url: str) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting TCP proxy in front of this process's PostgreSQL, on an empty schema."""
+    await asyncio.to_thread(reset_postgres_sync, postgres_url)
+    with FaultProxy.in_front_of(postgres_url) as proxy:
+        yield proxy
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

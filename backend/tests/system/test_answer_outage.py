@@ -22,19 +22,11 @@ from app.core.config import Settings
 from app.db.engine import Database, make_database
 from app.db.tables import Conversation, Message, UsageCounter
 from devtools.fake_llm import FakeLLM, Reply
-from tests.conftest import reset_postgres_sync
 from tests.support.app import running_app
 from tests.support.chat_client import chat
 from tests.support.fault_proxy import FaultProxy
 
 WORDS = [f"word{i} " for i in range(20)]
-
-
-@pytest.fixture
-async def postgres_proxy(postgres_url: str) -> AsyncIterator[FaultProxy]:
-    await asyncio.to_thread(reset_postgres_sync, postgres_url)
-    with FaultProxy.in_front_of(postgres_url) as proxy:
-        yield proxy
 
 
 @pytest.fixture

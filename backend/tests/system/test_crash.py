@@ -27,6 +27,31 @@ async def _read_until_closed(client: ChatClient) -> None:
         await client.receive()
 
 
+def _settings(fake_llm: FakeLLM, database_url: str) -> dict[str, str]:
+    return {
+        "openrouter_api_key": "sk-test",
+        "openrouter_base_url": fake_llm.base_url,
+        "database_url": database_url,
+        "admin_token": "admin-token",
+        "llm_total_timeout": "2",
+        "shutdown_grace_seconds": "1",
+        "answer_store_retry_seconds": "1",
+    }
+
+
+async def _killed_mid_answer(fake_llm: FakeLLM, settings: dict[str, str]) -> str:
+    """An app process asked a question and killed (SIGKILL) after its first chunk; the
+    session's id."""
+    fake_llm.default = Reply(tokens=[f"word{i} " for i in range(100)], token_delay=0.05)
+    async with uvicorn_process(**settings) as (port, process), chat(port) as client:
+        await client.send({"type": "message", "data": QUESTION})
+        assert (await client.receive())["type"] == "chunk"
+        process.kill()
+        with pytest.raises(ConnectionClosed):
+            await _read_until_closed(client)
+    return client.session_id
+
+
 async def _transcript(port: int, session_id: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(headers={"Authorization": "Bearer admin-token"}) as http:
         reply = await http.get(f"http://127.0.0.1:{port}/api/admin/conversations/{session_id}")
@@ -38,29 +63,15 @@ async def _transcript(port: int, session_id: str) -> list[dict[str, Any]]:
 async def test_sigkill_mid_answer_keeps_the_question_and_marks_the_answer_interrupted(
     fake_llm: FakeLLM, database_url: str
 ) -> None:
-    fake_llm.default = Reply(tokens=[f"word{i} " for i in range(100)], token_delay=0.05)
-    settings = {
-        "openrouter_api_key": "sk-test",
-        "openrouter_base_url": fake_llm.base_url,
-        "database_url": database_url,
-        "admin_token": "admin-token",
-        "llm_total_timeout": "2",
-        "shutdown_grace_seconds": "1",
-        "answer_store_retry_seconds": "1",
-    }
-    async with uvicorn_process(**settings) as (port, process), chat(port) as client:
-        await client.send({"type": "message", "data": QUESTION})
-        assert (await client.receive())["type"] == "chunk"
-        process.kill()
-        with pytest.raises(ConnectionClosed):
-            await _read_until_closed(client)
+    settings = _settings(fake_llm, database_url)
+    session_id = await _killed_mid_answer(fake_llm, settings)
     fake_llm.default = Reply()  # a short answer, well within LLM_TOTAL_TIMEOUT
     # No instance can still be answering once the cutoff has passed.
     await asyncio.sleep(cutoff_seconds(2, 1, 1) + 0.5)
     async with uvicorn_process(**settings) as (port, _):
         await asyncio.sleep(1)  # the start-up sweep
-        marked = await _transcript(port, client.session_id)
-        async with chat(port, client.session_id) as again:
+        marked = await _transcript(port, session_id)
+        async with chat(port, session_id) as again:
             history = again.session["data"]["history"]
             after = await again.ask("And her languages?")
     assert [(m["role"], m["content"]) for m in marked] == [("user", QUESTION), ("assistant", "")]
@@ -75,33 +86,19 @@ async def test_a_question_left_behind_when_the_visitor_carried_on_elsewhere_is_a
 ) -> None:
     """Killed mid-answer, the visitor asks again at once on another instance: the first
     question is no longer the last word, and is still answered (once) and released."""
-    fake_llm.default = Reply(tokens=[f"word{i} " for i in range(100)], token_delay=0.05)
-    settings = {
-        "openrouter_api_key": "sk-test",
-        "openrouter_base_url": fake_llm.base_url,
-        "database_url": database_url,
-        "admin_token": "admin-token",
-        "llm_total_timeout": "2",
-        "shutdown_grace_seconds": "1",
-        "answer_store_retry_seconds": "1",
-    }
-    async with uvicorn_process(**settings) as (port, process), chat(port) as client:
-        await client.send({"type": "message", "data": QUESTION})
-        assert (await client.receive())["type"] == "chunk"
-        process.kill()
-        with pytest.raises(ConnectionClosed):
-            await _read_until_closed(client)
+    settings = _settings(fake_llm, database_url)
+    session_id = await _killed_mid_answer(fake_llm, settings)
     fake_llm.default = Reply()
-    async with uvicorn_process(**settings) as (port, _), chat(port, client.session_id) as other:
+    async with uvicorn_process(**settings) as (port, _), chat(port, session_id) as other:
         carried_on = await other.ask("And her languages?")  # before the cutoff
     await asyncio.sleep(cutoff_seconds(2, 1, 1) + 0.5)
     async with uvicorn_process(**settings) as (port, _):
         await asyncio.sleep(1)  # the start-up sweep
-        marked = await _transcript(port, client.session_id)
+        marked = await _transcript(port, session_id)
     reading = Settings(_env_file=None, database_url=database_url)
     async with database(reading) as store, store.begin() as db:
         rows = list(await db.scalars(select(Message).order_by(Message.id)))
-        conversation = await db.get(Conversation, uuid.UUID(client.session_id))
+        conversation = await db.get(Conversation, uuid.UUID(session_id))
     questions = {m.id: m.content for m in rows if m.role == "user"}
     replies = [m.reply_to for m in rows if m.role == "assistant"]
     spent = sum((m.prompt_tokens or 0) + (m.completion_tokens or 0) for m in rows)

@@ -4,7 +4,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,13 +29,6 @@ def app_settings(fake_llm: FakeLLM, **overrides: object) -> Settings:
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def postgres_proxy(postgres_url: str) -> AsyncIterator[FaultProxy]:
-    await asyncio.to_thread(reset_postgres_sync, postgres_url)
-    with FaultProxy.in_front_of(postgres_url) as proxy:
-        yield proxy
 
 
 @pytest.fixture
