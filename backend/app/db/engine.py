@@ -8,11 +8,11 @@ next transaction simply works: nothing needs restarting.
 """
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
@@ -30,15 +30,17 @@ from app.core.redact import describe
 
 logger = get_logger(__name__)
 
-# asyncpg's own errors reach us unwrapped when connecting (e.g. "the database system is
-# starting up" while PostgreSQL restarts); SQLAlchemy wraps the rest.
-STORAGE_ERRORS: tuple[type[Exception], ...] = (
-    SQLAlchemyError,
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
+STORAGE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, TimeoutError)
+
+
+def storage_errors() -> tuple[type[Exception], ...]:
+    """STORAGE_ERRORS, and asyncpg's own errors, which reach us unwrapped when connecting
+    (e.g. "the database system is starting up" while PostgreSQL restarts). asyncpg is
+    loaded by SQLAlchemy only for a PostgreSQL engine; without it, none can be raised."""
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is None:
+        return STORAGE_ERRORS
+    return (*STORAGE_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -101,6 +103,6 @@ async def transaction(database: Database) -> AsyncIterator[AsyncSession]:
     try:
         async with database.begin() as db:
             yield db
-    except STORAGE_ERRORS as exc:
+    except storage_errors() as exc:
         logger.error("storage failed: %s", describe(exc))
         raise StorageUnavailableError() from exc

@@ -27,7 +27,6 @@ from app.core.metrics import Metrics
 from app.core.tasks import running_in_background
 from app.db.base import utcnow
 from app.db.engine import Database, transaction
-from app.notify.mail import EmailChannel
 from app.notify.message import Delivery, DeliveryError, Notification
 from app.notify.repository import OutboxRepository
 from app.notify.webhook import WebhookChannel
@@ -58,6 +57,8 @@ def channels_from_settings(settings: Settings, http: httpx.AsyncClient) -> dict[
     if settings.notify_email_to:
         if not settings.smtp_host:
             raise StartupError("NOTIFY_EMAIL_TO is set but SMTP_HOST is not: set both.")
+        from app.notify.mail import EmailChannel  # the SMTP client loads only for e-mail
+
         channels["email"] = EmailChannel(settings)
     return channels
 

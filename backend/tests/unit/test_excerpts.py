@@ -1,8 +1,6 @@
 import asyncio
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -437,15 +435,6 @@ def test_skills_list_the_skills_section_and_earlier_jobs_the_job_before(
         "**Experience:** Senior Software Engineer — Trailhead Logistics, Gothenburg"
         " \u00b7 August 2017 \u2013 February 2021"
     )
-
-
-def test_the_app_starts_without_importing_the_excerpt_index_libraries() -> None:
-    """bm25s and numpy load only when an excerpt answer first needs them (issue 18)."""
-    code = "import sys, app.main; print(sorted({'bm25s', 'numpy'} & set(sys.modules)))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
 
 
 async def test_excerpts_build_their_index_once_on_first_use() -> None:
