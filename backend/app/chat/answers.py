@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.chat.budgets import SERVICE_KEY, client_counter
 from app.chat.repository import (
     PLACEHOLDER_CODE,
@@ -22,6 +20,7 @@ from app.chat.repository import (
     MessageRepository,
     UsageRepository,
 )
+from app.db.engine import Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,7 @@ _NOT_COLUMNS = ("client_key", "asked_on", "reserved", "spent")
 _COLUMNS = tuple(f.name for f in fields(AnswerRecord) if f.name not in _NOT_COLUMNS)
 
 
-async def save_answer(db: AsyncSession, record: AnswerRecord) -> bool:
+async def save_answer(db: Executor, record: AnswerRecord) -> bool:
     """Store `record` and settle its reservation; False when its question has an answer."""
     columns = {name: getattr(record, name) for name in _COLUMNS}
     messages = MessageRepository(db)

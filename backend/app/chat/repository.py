@@ -19,8 +19,8 @@ from typing import Any, cast
 from sqlalchemy import Executable, Table, bindparam, case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.engine import Executor, dialect_of
 from app.db.tables import Conversation, Message, UsageCounter
 
 CONVERSATIONS = cast(Table, Conversation.__table__)
@@ -48,7 +48,7 @@ class StoredMessage:
 
 
 class ConversationRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     async def exists(self, conversation_id: uuid.UUID) -> bool:
@@ -82,7 +82,7 @@ class ConversationRepository:
 
 
 class MessageRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     async def add(self, **values: Any) -> int:
@@ -92,7 +92,7 @@ class MessageRepository:
     async def add_answer(self, **values: Any) -> int | None:
         """Store the answer to question `reply_to`: in place of a placeholder the recovery
         sweep stored, but never over a real answer (then None: it is stored already)."""
-        dialect = self.session.get_bind().dialect.name
+        dialect = dialect_of(self.session)
         inserted: int | None = await self.session.scalar(_insert_answer(dialect), values)
         return inserted
 
@@ -114,11 +114,11 @@ class MessageRepository:
 class UsageRepository:
     """Daily token counters, added to atomically so concurrent instances agree."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     async def add(self, day: date, keys: list[CounterKey], tokens: int) -> None:
-        dialect = self.session.get_bind().dialect.name
+        dialect = dialect_of(self.session)
         params = {"added": tokens} | _counter_params(day, keys)
         await self.session.execute(_add_usage(dialect, len(keys)), params)
 
@@ -127,7 +127,7 @@ class UsageRepository:
     ) -> dict[CounterKey, int]:
         """Add `tokens` to the counters; what each held before. The counters' rows stay
         locked until the transaction ends, so concurrent questions are checked in turn."""
-        dialect = self.session.get_bind().dialect.name
+        dialect = dialect_of(self.session)
         params = {"added": tokens} | _counter_params(day, keys)
         rows = await self.session.execute(_reserve_usage(dialect, len(keys)), params)
         return {(scope, key): total - tokens for scope, key, total in rows.all()}

@@ -35,7 +35,7 @@ from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
 from app.core.metrics import Metrics
 from app.db.base import utcnow
-from app.db.engine import Database, transaction
+from app.db.engine import Database, core_transaction
 from app.llm.tokens import TokenCounter
 
 logger = get_logger(__name__)
@@ -73,7 +73,7 @@ class MessageStore:
 
     async def history(self, conversation_id: uuid.UUID) -> list[HistoryItem] | None:
         """The stored conversation's newest messages, or None when there is none."""
-        async with transaction(self._database) as db:
+        async with core_transaction(self._database) as db:
             found = await ConversationRepository(db).exists(conversation_id)
             rows = await MessageRepository(db).list_recent(conversation_id, self._history_messages)
         if not found:
@@ -102,7 +102,7 @@ class MessageStore:
         """
         now = utcnow()
         counters = [SERVICE_KEY, client_counter(client.key)]
-        async with transaction(self._database) as db:
+        async with core_transaction(self._database) as db:
             conversations, messages = ConversationRepository(db), MessageRepository(db)
             rows: list[StoredMessage] = []
             if chat.stored:
@@ -204,7 +204,7 @@ class MessageStore:
 
     async def _save(self, record: AnswerRecord) -> None:
         try:
-            async with transaction(self._database) as db:
+            async with core_transaction(self._database) as db:
                 await save_answer(db, record)
         except StorageUnavailableError as error:
             if not isinstance(error.__cause__, IntegrityError):

@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -97,12 +98,38 @@ def make_database(engine: AsyncEngine) -> Database:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+type Executor = AsyncSession | AsyncConnection
+"""What repositories of Core statements run on: a transaction's session or connection."""
+
+
 @contextlib.asynccontextmanager
 async def transaction(database: Database) -> AsyncIterator[AsyncSession]:
     """One short transaction; database failures become `storage_unavailable`."""
+    async with _storage_failures(), database.begin() as db:
+        yield db
+
+
+@contextlib.asynccontextmanager
+async def core_transaction(database: Database) -> AsyncIterator[AsyncConnection]:
+    """`transaction()` on a bare connection, for Core statements only: every question's
+    two transactions run here, where the ORM session's bookkeeping cost more CPU than
+    the statements themselves (bench/PERFORMANCE.md)."""
+    engine: AsyncEngine = database.kw["bind"]
+    async with _storage_failures(), engine.begin() as connection:
+        yield connection
+
+
+@contextlib.asynccontextmanager
+async def _storage_failures() -> AsyncIterator[None]:
     try:
-        async with database.begin() as db:
-            yield db
+        yield
     except storage_errors() as exc:
         logger.error("storage failed: %s", describe(exc))
         raise StorageUnavailableError() from exc
+
+
+def dialect_of(db: Executor) -> str:
+    """`postgresql` or `sqlite`."""
+    if isinstance(db, AsyncConnection):
+        return db.dialect.name
+    return db.get_bind().dialect.name
