@@ -96,9 +96,9 @@ class MessageStore:
         """Check budgets, reserve the question's tokens and store it, in one transaction.
 
         `reserve(history)` is what the turn may cost at most (its prompt and a longest
-        answer). It is added to the conversation and today's counters first, which
-        locks their rows: concurrent questions are checked one after the other, each
-        against what is spent and reserved before it. A refusal rolls it all back.
+        answer). It is added to the conversation and today's counters, which locks their
+        rows: concurrent questions are checked one after the other, each against what is
+        spent and reserved before it. A refusal rolls it all back.
         """
         now = utcnow()
         counters = [SERVICE_KEY, client_counter(client.key)]
@@ -112,13 +112,6 @@ class MessageStore:
             # Even a new session may be stored already: the contact form can store it first.
             spent = await conversations.count_question(chat.id, now, reserved)
             spent = spent or await conversations.create(chat.id, client.key, now, reserved)
-            today = await UsageRepository(db).reserve(now.date(), counters, reserved)
-            self._budgets.check(
-                questions=spent.questions,
-                session=spent.session_tokens,
-                client_today=today[counters[1]],
-                today=today[SERVICE_KEY],
-            )
             question_id = await messages.add(
                 conversation_id=chat.id,
                 role="user",
@@ -126,6 +119,15 @@ class MessageStore:
                 tokens=tokens,
                 created_at=now,
                 reserved_tokens=reserved,
+            )
+            # Last, so the counters' rows (the service's is every question's) stay locked
+            # only for the check and the commit.
+            today = await UsageRepository(db).reserve(now.date(), counters, reserved)
+            self._budgets.check(
+                questions=spent.questions,
+                session=spent.session_tokens,
+                client_today=today[counters[1]],
+                today=today[SERVICE_KEY],
             )
         chat.stored = True
         return StoredQuestion(question_id, now.date(), reserved, history)
