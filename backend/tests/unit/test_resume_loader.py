@@ -8,6 +8,7 @@ import pytest
 from app.core.config import DEFAULT_RESUME
 from app.core.errors import ResumeError
 from app.resume.loader import Resume, load_resume
+from tests.support.pdf import text_pdf
 
 LIMIT = 1_000_000
 
@@ -76,37 +77,6 @@ def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
     else:
         path.write_bytes(content)
     return path
-
-
-def _pdf_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-
-def _minimal_pdf(lines: list[str]) -> bytes:
-    """A one-page PDF with `lines` as real Helvetica text, and a correct xref table."""
-    shown = " ".join(f"({_pdf_escape(line)}) Tj T*" for line in lines)
-    stream = f"BT /F1 12 Tf 16 TL 72 720 Td {shown} ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    pdf = b"%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(pdf))
-        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref_at = len(pdf)
-    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref_at,
-    )
-    return pdf
 
 
 def _resume_error(path: Path, max_bytes: int = LIMIT) -> str:
@@ -287,7 +257,7 @@ def test_docx_keeps_headings_paragraphs_lists_and_tables(tmp_path: Path) -> None
 
 
 def test_pdf_text_layer_is_extracted(tmp_path: Path) -> None:
-    pdf = _minimal_pdf(["Ines Duarte", "Security Engineer", "Speaks Portuguese (native)"])
+    pdf = text_pdf([["Ines Duarte", "Security Engineer", "Speaks Portuguese (native)"]])
     resume = load_resume(_write(tmp_path, "cv.pdf", pdf), LIMIT)
 
     assert (resume.owner_name, resume.headline, resume.format) == (
@@ -355,7 +325,7 @@ def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ("cv.yaml", b"basics:\n  name: A\n label: B\n", "not valid YAML (line 3, column 2"),
         ("cv.yaml", b"just a sentence\n", "at the top level, not a string"),
         ("cv.pdf", b"%PDF-1.4\nthis is not really a pdf\n", "not a readable PDF"),
-        ("cv.pdf", _minimal_pdf([]), "empty after text extraction (a scanned PDF"),
+        ("cv.pdf", text_pdf([[]]), "empty after text extraction (a scanned PDF"),
         ("cv.docx", b"PK\x03\x04 broken zip", "not a readable Word .docx document"),
     ],
 )
