@@ -28,11 +28,11 @@ from app.api.compat.ui_stream import (
     ui_parts,
 )
 from app.api.deps import ClientDep, LiveHubDep, ServiceDep, SettingsDep
-from app.api.errors import ERROR_RESPONSES, error_frame
-from app.api.socket.delivery import LiveSink
+from app.api.errors import ERROR_RESPONSES
+from app.api.socket.delivery import start_live_turn
 from app.chat.service import ConversationService
 from app.chat.turns import ActiveTurn, ChatSession, Client
-from app.core.errors import AnswerInterruptedError, AppError, BusyError
+from app.core.errors import AppError, BusyError
 from app.core.logger import session_id_var
 from app.core.tasks import running_in_background
 from app.live.answer import LiveAnswer
@@ -130,18 +130,8 @@ async def _start(
     local = hub.local(session_id)
     if local is not None and not local.final:  # another request started one meanwhile
         raise BusyError()
-    answer = LiveAnswer(question)
     chat = ChatSession(session_id, stored=opened.resumed)
-    turn = service.start_turn(chat, question, client, LiveSink(answer))
-    hub.add(session_id, answer, turn.cancel)
-
-    def ended(_task: object) -> None:
-        answer.finish(error_frame(AnswerInterruptedError()))  # only if it had no end
-        hub.end(session_id, answer)
-
-    assert turn.task is not None
-    turn.task.add_done_callback(ended)
-    return turn, answer
+    return start_live_turn(service, hub, chat, question, client)
 
 
 async def _streaming(hub: LiveHub, session_id: uuid.UUID) -> Streaming | None:

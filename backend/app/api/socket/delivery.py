@@ -21,9 +21,12 @@ from fastapi import WebSocket
 
 from app.api.errors import error_frame
 from app.chat.protocol import DoneData, DoneEvent
-from app.core.errors import AppError
+from app.chat.service import ConversationService
+from app.chat.turns import ActiveTurn, ChatSession, Client
+from app.core.errors import AnswerInterruptedError, AppError
 from app.core.logger import get_logger
 from app.live.answer import LiveAnswer
+from app.live.hub import LiveHub
 
 logger = get_logger(__name__)
 
@@ -118,3 +121,21 @@ class LiveSink:
 
     async def error(self, error: AppError) -> None:
         self._answer.finish(error_frame(error))
+
+
+def start_live_turn(
+    service: ConversationService, hub: LiveHub, chat: ChatSession, question: str, client: Client
+) -> tuple[ActiveTurn, LiveAnswer]:
+    """Start a turn whose frames go into a live answer, followable from the hub until the
+    turn ends (finished as `answer_interrupted` if it ended without its last frame)."""
+    answer = LiveAnswer(question)
+    turn = service.start_turn(chat, question, client, LiveSink(answer))
+    hub.add(chat.id, answer, turn.cancel)
+
+    def ended(_task: object) -> None:
+        answer.finish(error_frame(AnswerInterruptedError()))  # only if it had no end
+        hub.end(chat.id, answer)
+
+    assert turn.task is not None
+    turn.task.add_done_callback(ended)
+    return turn, answer

@@ -20,7 +20,7 @@ from app.api.deps import (
     SettingsDep,
 )
 from app.api.errors import error_body, error_frame
-from app.api.socket.delivery import LiveSink, SocketSender
+from app.api.socket.delivery import SocketSender, start_live_turn
 from app.chat.protocol import (
     CancelFrame,
     ClientFrame,
@@ -36,7 +36,6 @@ from app.chat.service import ConversationService
 from app.chat.turns import ChatSession, Client
 from app.core.config import Settings, origin_of
 from app.core.errors import (
-    AnswerInterruptedError,
     AppError,
     BusyError,
     InvalidMessageError,
@@ -44,7 +43,6 @@ from app.core.errors import (
     SessionNotFoundError,
 )
 from app.core.logger import get_logger, session_id_var
-from app.live.answer import LiveAnswer
 from app.live.hub import LiveHub
 
 router = APIRouter()
@@ -180,21 +178,13 @@ class _Socket:
         if self.answering():
             await self._sender.send(error_frame(BusyError()))
             return
-        answer = LiveAnswer(question)
         try:
-            turn = self._service.start_turn(self._chat, question, self._client, LiveSink(answer))
+            _, answer = start_live_turn(
+                self._service, self._hub, self._chat, question, self._client
+            )
         except AppError as error:
             await self._sender.send(error_frame(error))
             return
-        chat_id, hub = self._chat.id, self._hub
-        hub.add(chat_id, answer, turn.cancel)
-
-        def ended(_task: object) -> None:
-            answer.finish(error_frame(AnswerInterruptedError()))  # only if it had no end
-            hub.end(chat_id, answer)
-
-        assert turn.task is not None
-        turn.task.add_done_callback(ended)
         self.follow(answer.follow())
 
 
