@@ -31,10 +31,10 @@ sys.path.insert(0, str(BACKEND))
 
 from app.chat.prompts import TOOLS_GUIDANCE  # noqa: E402
 from app.core.config import Settings  # noqa: E402
+from app.core.serving import serve  # noqa: E402
 from app.llm.tokens import TokenCounter  # noqa: E402
 from app.main import create_app  # noqa: E402
 from devtools.fake_llm import Reply, start_fake_llm  # noqa: E402
-from devtools.serving import serve  # noqa: E402
 from tests.support.chat_client import chat  # noqa: E402
 from tests.support.webhook_receiver import webhook_receiver  # noqa: E402
 

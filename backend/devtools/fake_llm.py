@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from app.core.serving import serve
 from devtools.bots import bad_answer, good_answer
-from devtools.serving import serve
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions", "/api/v1/chat/completions")
 PROCESSING_COMMENT = ": OPENROUTER PROCESSING\n\n"

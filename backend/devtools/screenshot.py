@@ -16,9 +16,9 @@ from pathlib import Path
 from playwright.async_api import async_playwright, expect
 
 from app.core.config import Settings
+from app.core.serving import serve
 from app.main import create_app
 from devtools.fake_llm import Reply, start_fake_llm
-from devtools.serving import serve
 
 QUESTION = "What has Maya worked on recently?"
 ANSWER = (

@@ -7,22 +7,22 @@ no answers from the resume's excerpts when the model fails (a failure is a failu
 """
 
 import asyncio
-import socket
+import contextlib
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import httpx
-import uvicorn
 
 from app.chat.leak_guard import LeakPatterns, process_canary
 from app.chat.prompts import instructions, system_prompt
 from app.core.config import Settings
 from app.core.errors import StartupError
+from app.core.serving import ServerStartError, serve
 from app.evaluation.grading import Answered, Grader
 from app.evaluation.judge import Judge
 from app.evaluation.questions import Question, build_questions
@@ -103,34 +103,15 @@ def _eval_settings(settings: Settings, resume_path: Path, scratch: Path) -> Sett
     )
 
 
-class _Server(uvicorn.Server):
-    """Leaves signals to the command, so Ctrl+C stops it at once."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @asynccontextmanager
 async def _served(settings: Settings) -> AsyncIterator[str]:
     """The app on a free loopback port until the block ends; yields its base URL."""
-    config = uvicorn.Config(
-        create_app(settings), log_config=None, access_log=False, proxy_headers=False
-    )
-    server = _Server(config)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
+    async with contextlib.AsyncExitStack() as stack:
         try:
-            while not server.started:
-                await asyncio.wait([task], timeout=0.02)
-                if task.done():
-                    raise StartupError("The app failed to start; see the log above.")
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            if not task.done():
-                await task
+            port = await stack.enter_async_context(serve(create_app(settings)))
+        except ServerStartError:
+            raise StartupError("The app failed to start; see the log above.") from None
+        yield f"http://127.0.0.1:{port}"
 
 
 async def _ask_all(

@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 
 from app.core.config import Settings
+from app.core.serving import serve
 from app.main import create_app
 from devtools.fake_llm import start_fake_llm
-from devtools.serving import serve
 
 __all__ = ["app_process", "running_app", "serve", "threaded_app", "uvicorn_process"]
 

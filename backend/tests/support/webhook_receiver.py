@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from devtools.serving import serve
+from app.core.serving import serve
 
 
 @dataclass

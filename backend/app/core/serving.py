@@ -1,4 +1,6 @@
-"""Serve an ASGI app under a real uvicorn server on a free loopback port, in the caller's loop."""
+"""Serve an ASGI app under a real uvicorn server on a free loopback port, in the caller's loop:
+the `resume-chat eval` command serves the app this way, and tests, benchmarks and the
+stand-in provider (devtools) do too."""
 
 import asyncio
 import contextlib
@@ -9,6 +11,10 @@ from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
+
+
+class ServerStartError(RuntimeError):
+    """The server did not start; uvicorn logged why."""
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -72,7 +78,7 @@ async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
     try:
         await server.serve(sockets=[sock])
     except SystemExit as exc:
-        raise RuntimeError(f"the server failed to start (exit code {exc.code})") from None
+        raise ServerStartError(f"the server failed to start (exit code {exc.code})") from None
 
 
 @asynccontextmanager
@@ -99,7 +105,7 @@ async def serve(
             while not server.started:
                 await asyncio.wait([task], timeout=0.01)
                 if task.done():
-                    raise RuntimeError("the server failed to start; see the log above")
+                    raise ServerStartError("the server failed to start; see the log above")
             yield sock.getsockname()[1]
         finally:
             server.stop()
