@@ -4,8 +4,6 @@ Each read or delete is its own short transaction; exports read a page of convers
 at a time, so memory stays bounded by one page and one conversation.
 """
 
-import base64
-import binascii
 import unicodedata
 import uuid
 from collections import Counter
@@ -34,7 +32,8 @@ from app.admin.schemas import (
     UsageFigures,
 )
 from app.core.config import Settings
-from app.core.errors import AppError, SessionNotFoundError
+from app.core.cursor import decode_cursor, encode_cursor
+from app.core.errors import SessionNotFoundError
 from app.core.logger import get_logger
 from app.db.base import utcnow
 from app.db.engine import Database, transaction
@@ -44,12 +43,6 @@ logger = get_logger(__name__)
 
 EXPORT_PAGE = 100
 TOP_QUESTIONS = 10
-
-
-class InvalidRequestError(AppError):
-    code = "invalid_request"
-    status_code = 422
-    default_message = "The request could not be understood."
 
 
 @dataclass(frozen=True)
@@ -125,20 +118,6 @@ def _utc(moment: datetime) -> datetime:
     return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).astimezone(UTC)
 
 
-def encode_cursor(row: ConversationRow) -> str:
-    raw = f"{row.updated_at.isoformat()}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, conversation_id = raw.partition("|")
-        return _utc(datetime.fromisoformat(at)), uuid.UUID(conversation_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
-        raise InvalidRequestError("That cursor is not one this server gave out.") from exc
-
-
 def normalise_question(question: str) -> str:
     """Lower-cased, whitespace collapsed, trailing punctuation (of any script) stripped."""
     text = " ".join(question.lower().split())
@@ -171,7 +150,7 @@ class AdminService:
         rows = rows[:limit]
         return ConversationPage(
             items=[_summary(row) for row in rows],
-            next_cursor=encode_cursor(rows[-1]) if more else None,
+            next_cursor=encode_cursor(rows[-1].updated_at, rows[-1].id) if more else None,
         )
 
     async def transcript(self, conversation_id: uuid.UUID) -> Transcript:

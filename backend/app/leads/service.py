@@ -5,16 +5,15 @@ owner hears of every lead once it exists and of none that does not; delivery hap
 in the background and never delays the visitor.
 """
 
-import base64
-import binascii
 import hashlib
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from app.chat.turns import Client
+from app.core.cursor import decode_cursor, encode_cursor
 from app.core.errors import AppError, StorageUnavailableError
 from app.core.logger import get_logger
 from app.core.metrics import Metrics
@@ -39,12 +38,6 @@ logger = get_logger(__name__)
 MAX_MODEL_LEADS = 3  # per conversation: the model may be talked into recording junk
 EXPORT_PAGE = 500
 MAX_GAP_CHARS = 500
-
-
-class InvalidCursorError(AppError):
-    code = "invalid_request"
-    status_code = 422
-    default_message = "That cursor is not one this server gave out."
 
 
 class TooManyLeadsError(AppError):
@@ -145,7 +138,10 @@ class LeadService:
             rows = await LeadRepository(db).page(limit + 1, after)
         more = len(rows) > limit
         rows = rows[:limit]
-        return LeadPage(items=rows, next_cursor=encode_cursor(rows[-1]) if more else None)
+        return LeadPage(
+            items=rows,
+            next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
+        )
 
     async def every_lead(self) -> AsyncIterator[LeadItem]:
         """All leads, newest first, a page in memory at a time (for the CSV export)."""
@@ -182,20 +178,3 @@ def _lead(
         source=source,
         created_at=utcnow(),
     )
-
-
-def encode_cursor(lead: LeadItem) -> str:
-    """The same shape as the conversation list's cursor: `<created_at>|<id>`, base64url."""
-    raw = f"{lead.created_at.isoformat()}|{lead.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, lead_id = raw.partition("|")
-        moment = datetime.fromisoformat(at)
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-        return moment.astimezone(UTC), uuid.UUID(lead_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
-        raise InvalidCursorError() from exc
