@@ -32,12 +32,11 @@ def judging(verdict: bool, answer: Any) -> Any:
 
 
 @pytest.fixture
-def sqlite_only(database_url: str) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the evaluation makes its own SQLite database")
+def database_url(tmp_path: Path) -> str:
+    """The evaluation makes its own SQLite database; the app's setting does not matter."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
 
 
-@pytest.mark.usefixtures("sqlite_only")
 async def test_the_good_model_passes_and_the_bad_one_fails_every_category(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
@@ -60,7 +59,6 @@ async def test_the_good_model_passes_and_the_bad_one_fails_every_category(
     assert len(opened_with) >= 20  # every question went to the model, through the app
 
 
-@pytest.mark.usefixtures("sqlite_only")
 async def test_follow_ups_are_asked_in_one_conversation(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
@@ -77,7 +75,6 @@ async def test_follow_ups_are_asked_in_one_conversation(
     assert roles == ["system", "user", "assistant", "user"]
 
 
-@pytest.mark.usefixtures("sqlite_only")
 async def test_the_judge_rules_only_on_what_the_rules_suspect(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
@@ -96,7 +93,6 @@ async def test_the_judge_rules_only_on_what_the_rules_suspect(
     assert len(asked) == len(judged)
 
 
-@pytest.mark.usefixtures("sqlite_only")
 async def test_the_command_writes_its_reports_and_exits_by_the_thresholds(
     make_settings: SettingsFactory, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
