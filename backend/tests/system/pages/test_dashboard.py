@@ -18,7 +18,6 @@ import httpx
 import pytest
 from playwright.async_api import Locator, Page, Request, expect
 
-from app.main import create_app
 from devtools.fake_llm import FakeLLM, Reply
 from devtools.fake_llm import PromptCache as ProviderCache
 from tests.conftest import SettingsFactory
@@ -407,16 +406,9 @@ async def test_lead_and_gap_views_say_when_the_server_has_no_such_routes(
         await expect(page.locator("#gaps-table")).to_be_hidden()
 
 
-def _has_leads() -> bool:
-    return "/api/admin/leads" in create_app().openapi()["paths"]
-
-
 async def test_a_lead_and_a_gap_show_in_their_views(
     page: Page, make_settings: SettingsFactory
 ) -> None:
-    """Runs once the leads feature (issue 14) is in this app; skipped before."""
-    if not _has_leads():
-        pytest.skip("this app has no /api/admin/leads yet (the leads feature, issue 14)")
     gap = "Xylophone zeppelin quokka?"
     async with dashboard(page, make_settings, **NO_MODEL) as http:
         plain = await converse(http, "Where is she based?")
