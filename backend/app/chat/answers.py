@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from app.chat.budgets import SERVICE_KEY, client_counter
 from app.chat.repository import (
     PLACEHOLDER_CODE,
@@ -20,7 +22,11 @@ from app.chat.repository import (
     MessageRepository,
     UsageRepository,
 )
-from app.db.engine import Executor
+from app.core.errors import StorageUnavailableError
+from app.core.logger import get_logger
+from app.db.engine import Database, Executor, core_transaction
+
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +109,21 @@ async def save_answer(db: Executor, record: AnswerRecord) -> bool:
         counters = [SERVICE_KEY, client_counter(record.client_key)]
         await UsageRepository(db).add(record.asked_on, counters, change)
     return True
+
+
+async def store_record(database: Database, record: AnswerRecord) -> bool:
+    """`save_answer` in a transaction of its own; False when its question has an answer
+    already, or its conversation is gone (deleted by its owner while it was answered: not
+    an outage, so nothing to retry). Database failures raise `StorageUnavailableError`."""
+    try:
+        async with core_transaction(database) as db:
+            return await save_answer(db, record)
+    except StorageUnavailableError as error:
+        if not isinstance(error.__cause__, IntegrityError):
+            raise
+        logger.warning(
+            "answer to message %d dropped: conversation %s is gone",
+            record.reply_to,
+            record.conversation_id,
+        )
+        return False

@@ -14,12 +14,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
-
-from app.chat.answers import AnswerRecord, save_answer
+from app.chat.answers import AnswerRecord, store_record
 from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
-from app.db.engine import Database, transaction
+from app.db.engine import Database
 
 logger = get_logger(__name__)
 
@@ -59,7 +57,7 @@ class AnswerSpool:
             stored = 0
             for index, record in enumerate(records):
                 try:
-                    stored += await self._store(database, record)
+                    stored += await store_record(database, record)
                 except StorageUnavailableError:
                     await asyncio.to_thread(self._keep, records[index:])
                     raise
@@ -67,18 +65,6 @@ class AnswerSpool:
         if records:
             logger.warning("answer spool: stored %d of %d answer(s)", stored, len(records))
         return stored
-
-    async def _store(self, database: Database, record: AnswerRecord) -> bool:
-        try:
-            async with transaction(database) as db:
-                return await save_answer(db, record)
-        except StorageUnavailableError as error:
-            if not isinstance(error.__cause__, IntegrityError):
-                raise
-            logger.error(
-                "answer spool: conversation %s is gone; answer dropped", record.conversation_id
-            )
-            return False
 
     def _keep(self, records: list[AnswerRecord]) -> None:
         """Leave `records` to the next replay (written aside, then moved in place)."""

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy.exc import IntegrityError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -19,7 +18,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from app.chat.answers import AnswerRecord, save_answer
+from app.chat.answers import AnswerRecord, store_record
 from app.chat.budgets import SERVICE_KEY, Budgets, client_counter
 from app.chat.prompts import HistoryMessage
 from app.chat.protocol import DoneData, HistoryItem, Usage
@@ -183,7 +182,7 @@ class MessageStore:
     async def _keep(self, record: AnswerRecord) -> None:
         """Store `record`, retrying with backoff; spool it when the database stays away."""
         try:
-            await self._save(record)
+            await store_record(self._database, record)
             return
         except StorageUnavailableError:
             pass
@@ -194,7 +193,7 @@ class MessageStore:
             reraise=True,
         )
         try:
-            await retrying(self._save, record)
+            await retrying(store_record, self._database, record)
             return
         except StorageUnavailableError:
             logger.error("answer to message %d: storage failed; spooled", record.reply_to)
@@ -203,18 +202,6 @@ class MessageStore:
         except OSError as exc:
             logger.exception("answer to message %d lost: the spool failed", record.reply_to)
             raise StorageUnavailableError() from exc
-
-    async def _save(self, record: AnswerRecord) -> None:
-        try:
-            async with core_transaction(self._database) as db:
-                await save_answer(db, record)
-        except StorageUnavailableError as error:
-            if not isinstance(error.__cause__, IntegrityError):
-                raise
-            # Not an outage: the conversation was deleted (by its owner) while answering.
-            logger.warning(
-                "answer to message %d dropped: its conversation is gone", record.reply_to
-            )
 
     def _report(self, row: "StoredAnswer") -> None:
         outcome = row.error_code or row.finish_reason or "stop"
