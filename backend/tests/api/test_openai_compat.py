@@ -4,7 +4,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -13,6 +12,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from devtools.fake_llm import FakeLLM, Reply
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
+from tests.support.chat_client import stored_texts
 
 
 @asynccontextmanager
@@ -21,12 +21,6 @@ async def openai_client(port: int) -> AsyncIterator[AsyncOpenAI]:
     base = f"http://127.0.0.1:{port}/v1"
     async with AsyncOpenAI(base_url=base, api_key="any", max_retries=0) as client:
         yield client
-
-
-async def stored(port: int, session_id: str) -> list[str]:
-    async with httpx.AsyncClient() as http:
-        url = f"http://127.0.0.1:{port}/api/sessions/{session_id}/messages"
-        return [m["content"] for m in (await http.get(url)).json()["messages"]]
 
 
 async def test_a_conversation_is_the_stored_one_not_the_clients(
@@ -56,7 +50,7 @@ async def test_a_conversation_is_the_stored_one_not_the_clients(
             messages=[{"role": "user", "content": "Anything else?"}],
             metadata={"session_id": session_id},
         )
-        history = await stored(port, session_id)
+        history = await stored_texts(port, session_id)
 
     assert first.choices[0].message.content == "Stockholm."
     assert first.choices[0].finish_reason == "stop"
@@ -94,7 +88,7 @@ async def test_a_streamed_answer_comes_in_chunks_with_usage_last(
             stream_options={"include_usage": True},
         )
         chunks = [chunk async for chunk in raw.parse()]
-        history = await stored(port, raw.headers["x-session-id"])
+        history = await stored_texts(port, raw.headers["x-session-id"])
 
     texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert texts == ["She ", "builds ", "payment ", "systems."]
@@ -170,7 +164,7 @@ async def test_a_client_that_stops_reading_a_stream_stops_the_model(
         await stream.close()
         await fake_llm.wait_idle()  # the model's stream was closed...
         await asyncio.sleep(0.2)  # the partial answer is stored as the turn ends
-        history = await stored(port, raw.headers["x-session-id"])
+        history = await stored_texts(port, raw.headers["x-session-id"])
 
     assert len(seen) == 4
     assert fake_llm.cancelled_streams == 1  # ...by us, before its end

@@ -1,23 +1,13 @@
 """The visitor REST routes over a real server, sharing limits and storage with /ws."""
 
-import json
 import uuid
-from typing import Any
 
 import httpx
 
 from devtools.fake_llm import FakeLLM, Reply
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
-from tests.support.chat_client import chat
-
-
-def _sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
+from tests.support.chat_client import chat, sse_events
 
 
 async def test_ask_then_continue_the_conversation(
@@ -68,11 +58,11 @@ async def test_streamed_answer_as_server_sent_events(
 
     assert by_flag.headers["content-type"].startswith("text/event-stream")
     assert by_flag.headers["x-accel-buffering"] == "no"
-    events = _sse_events(by_flag.text)
+    events = sse_events(by_flag.text)
     assert [name for name, _ in events] == ["session", "chunk", "chunk", "done"]
     assert [data["data"] for name, data in events if name == "chunk"] == ["One ", "two."]
     assert events[-1][1]["data"]["content"] == "One two."
-    assert _sse_events(by_header.text)[-1][1]["data"]["content"] == "Three."
+    assert sse_events(by_header.text)[-1][1]["data"]["content"] == "Three."
 
 
 async def test_errors_use_one_schema_and_the_same_codes(

@@ -11,7 +11,7 @@ from devtools.fake_llm import Call, FakeLLM, Reply
 from tests.api.test_admin import AUTH, TOKEN, admin_http
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
-from tests.support.chat_client import chat
+from tests.support.chat_client import chat, sse_events
 from tests.support.webhook_receiver import webhook_receiver
 
 JANE = {"name": "Jane Doe", "email": "jane@acme.example", "company": "Acme", "message": "A role"}
@@ -26,14 +26,6 @@ def tool_turn(*calls: Call, before: list[str] | None = None) -> list[Reply]:
 
 def tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(m["content"]) for m in body["messages"] if m["role"] == "tool"]
-
-
-def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
 
 
 async def test_a_lead_given_to_the_model_over_the_socket(

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 TIMEOUT = 10.0
@@ -86,3 +87,19 @@ async def chat(
                 break
             before.append(frame)
         yield ChatClient(connection, frame, before)
+
+
+def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
+    """A Server-Sent Events body (`event:` and `data:` lines per block) as (event, data)."""
+    events = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+async def stored_texts(port: int, session_id: str) -> list[str]:
+    """The texts of a conversation as stored, from GET /api/sessions/{id}/messages."""
+    async with httpx.AsyncClient() as http:
+        url = f"http://127.0.0.1:{port}/api/sessions/{session_id}/messages"
+        return [m["content"] for m in (await http.get(url)).json()["messages"]]

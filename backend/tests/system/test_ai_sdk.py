@@ -13,13 +13,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from app.api.compat.ai_sdk import session_for
 from devtools.fake_llm import FakeLLM, Reply
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
+from tests.support.chat_client import stored_texts
 
 JS = Path(__file__).parent / "js"
 NODE = shutil.which("node")
@@ -55,9 +55,7 @@ async def client(action: str, port: int, *args: str) -> dict[str, Any]:
 
 
 async def stored(port: int, chat_id: str) -> list[str]:
-    async with httpx.AsyncClient() as http:
-        url = f"http://127.0.0.1:{port}/api/sessions/{session_for(chat_id)}/messages"
-        return [m["content"] for m in (await http.get(url)).json()["messages"]]
+    return await stored_texts(port, str(session_for(chat_id)))
 
 
 async def test_two_turns_see_the_stored_history_not_the_clients(
