@@ -116,6 +116,10 @@ async def test_sign_in_search_read_export_and_delete(
             ["Where is she based?", "What did she build at Klarna?"]
         )
         await expect(cards(page).first.locator(".meta")).to_contain_text("1 question Model")
+        listed = (await http.get("/api/admin/conversations", headers=auth())).json()["items"]
+        last_active = cards(page).first.locator(".meta time")
+        await expect(last_active).to_have_attribute("datetime", listed[0]["updated_at"])
+        await expect(last_active).to_have_text(re.compile(r"^\d+ \w+ \d{4}, \d\d:\d\d UTC$"))
         await page.get_by_label("Search questions and answers").fill("payments")
         await page.get_by_label("Search questions and answers").press("Enter")
         await expect(cards(page)).to_have_count(1)
@@ -137,9 +141,14 @@ async def test_sign_in_search_read_export_and_delete(
                 strict=True,
             )
         )
-        stored = (await http.get(f"/api/admin/conversations/{klarna}", headers=auth())).json()[
+        messages = (await http.get(f"/api/admin/conversations/{klarna}", headers=auth())).json()[
             "messages"
-        ][1]
+        ]
+        stored = messages[1]
+        for n, message in enumerate(messages):  # every turn shows its time
+            at = turns.nth(n).locator(".who time")
+            await expect(at).to_have_attribute("datetime", message["created_at"])
+            await expect(at).to_have_text(re.compile(r" UTC$"))
         assert facts["Model"] == stored["model"] == "openai/gpt-4o-mini"
         assert facts["Source"] == "Model"
         assert facts["Finish"] == "stop"
