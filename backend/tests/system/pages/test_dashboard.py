@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from playwright.async_api import Locator, Page, Request, expect
 from devtools.fake_llm import FakeLLM, Reply
 from devtools.fake_llm import PromptCache as ProviderCache
 from tests.conftest import SettingsFactory
-from tests.support.app import running_app
+from tests.support.app import running_app, uvicorn_process
 from tests.support.browser import DESKTOP, PAGE_MARKS, PHONE, axe_violations
 
 TOKEN = "dashboard-browser-token"
@@ -116,6 +116,10 @@ async def test_sign_in_search_read_export_and_delete(
             ["Where is she based?", "What did she build at Klarna?"]
         )
         await expect(cards(page).first.locator(".meta")).to_contain_text("1 question Model")
+        listed = (await http.get("/api/admin/conversations", headers=auth())).json()["items"]
+        last_active = cards(page).first.locator(".meta time")
+        await expect(last_active).to_have_attribute("datetime", listed[0]["updated_at"])
+        await expect(last_active).to_have_text(re.compile(r"^\d+ \w+ \d{4}, \d\d:\d\d UTC$"))
         await page.get_by_label("Search questions and answers").fill("payments")
         await page.get_by_label("Search questions and answers").press("Enter")
         await expect(cards(page)).to_have_count(1)
@@ -137,9 +141,14 @@ async def test_sign_in_search_read_export_and_delete(
                 strict=True,
             )
         )
-        stored = (await http.get(f"/api/admin/conversations/{klarna}", headers=auth())).json()[
+        messages = (await http.get(f"/api/admin/conversations/{klarna}", headers=auth())).json()[
             "messages"
-        ][1]
+        ]
+        stored = messages[1]
+        for n, message in enumerate(messages):  # every turn shows its time
+            at = turns.nth(n).locator(".who time")
+            await expect(at).to_have_attribute("datetime", message["created_at"])
+            await expect(at).to_have_text(re.compile(r" UTC$"))
         assert facts["Model"] == stored["model"] == "openai/gpt-4o-mini"
         assert facts["Source"] == "Model"
         assert facts["Finish"] == "stop"
@@ -177,6 +186,48 @@ async def test_sign_in_search_read_export_and_delete(
     assert not [r.url for r in requests if TOKEN in r.url]
 
 
+async def test_pages_of_conversations_and_date_filters(
+    page: Page, make_settings: SettingsFactory
+) -> None:
+    async with dashboard(page, make_settings, **NO_MODEL) as http:
+        for n in range(26):  # one more than a page
+            await converse(http, f"Question number {n}?")
+        await sign_in(page)
+        titles = cards(page).locator("a")
+        await expect(cards(page)).to_have_count(25)
+        await expect(titles.first).to_have_text("Question number 25?")  # newest first
+        await expect(titles.last).to_have_text("Question number 1?")
+        await expect(page.locator("#page-label")).to_have_text("Page 1")
+        await expect(page.get_by_role("button", name="Newer")).to_be_disabled()
+
+        await page.get_by_role("button", name="Older").click()
+        await expect(titles).to_have_text(["Question number 0?"])
+        await expect(page.locator("#page-label")).to_have_text("Page 2")
+        await expect(page.get_by_role("button", name="Older")).to_be_disabled()
+        await page.get_by_role("button", name="Newer").click()
+        await expect(cards(page)).to_have_count(25)
+        await expect(titles.first).to_have_text("Question number 25?")
+
+        today = datetime.now(UTC).date()
+        until = page.get_by_label("Active until (UTC)")
+        since = page.get_by_label("Active from (UTC)")
+        await until.fill((today - timedelta(days=1)).isoformat())
+        await page.get_by_role("button", name="Apply").click()
+        await expect(cards(page)).to_have_count(0)
+        await expect(page.locator("#conversations-status")).to_have_text(
+            "No conversation matches these filters."
+        )
+        await until.fill(today.isoformat())
+        await since.fill(today.isoformat())
+        await page.get_by_role("button", name="Apply").click()
+        await expect(cards(page)).to_have_count(25)
+        await expect(page.get_by_role("button", name="Older")).to_be_enabled()
+        await since.fill((today + timedelta(days=1)).isoformat())
+        await until.fill("")
+        await page.get_by_role("button", name="Apply").click()
+        await expect(cards(page)).to_have_count(0)
+
+
 async def download(page: Page, button: str) -> tuple[str, str]:
     async with page.expect_download() as started:
         await page.get_by_role("button", name=button).click()
@@ -212,6 +263,53 @@ async def test_a_wrong_token_shows_a_message_and_no_data(
         await page.goto(page.url.split("#")[0] + "#stats")
         await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         await expect(page.locator("#totals dd")).to_have_count(0)
+
+        # A token the server stopped accepting (ADMIN_TOKEN changed): signed out, and told.
+        await page.evaluate("sessionStorage.setItem('resume-chat:admin-token', 'an-old-token')")
+        await page.goto(page.url.split("#")[0] + "#conversations")
+        await expect(page.get_by_role("alert")).to_have_text(
+            "The server no longer accepts this token. Sign in again."
+        )
+        await expect(page.get_by_label("Admin token")).to_be_focused()
+        await expect(cards(page)).to_have_count(0)
+        assert await stored_token(page) is None
+
+
+async def test_the_token_stays_out_of_logs_urls_and_the_console(page: Page, tmp_path: Path) -> None:
+    """`resume-chat serve` as deployed (its request log on): a wrong and a right sign-in,
+    a transcript, an export, a sign-out. The token is in no log line, URL or console
+    message, and the page asks nothing of any other host (no CDN)."""
+    requests: list[Request] = []
+    console: list[str] = []
+    page.on("request", lambda request: requests.append(request))
+    page.on("console", lambda message: console.append(message.text))
+    settings = {
+        "admin_token": TOKEN, "log_level": "DEBUG",
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+    }  # fmt: skip
+    async with uvicorn_process(**settings) as (port, process):
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            await converse(http, "Where is she based?")
+        await page.goto(f"{base}/admin")
+        await sign_in(page, TOKEN[::-1])
+        await expect(page.get_by_role("alert")).to_contain_text("not right")
+        await sign_in(page)
+        await cards(page).get_by_role("link").click()
+        await expect(page.locator("#turns > li")).to_have_count(2)
+        await download(page, "Export Markdown")
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_label("Admin token")).to_be_focused()
+        process.terminate()
+        out, err = await process.communicate()
+    log = (out + err).decode()
+    assert 'GET /api/admin/conversations?limit=1 HTTP/1.1" 401' in log  # the request log is on
+    assert '/export?format=markdown HTTP/1.1" 200' in log
+    assert TOKEN not in log
+    assert TOKEN[::-1] not in log
+    assert not [text for text in console if TOKEN in text]
+    assert not [r.url for r in requests if TOKEN in r.url or TOKEN[::-1] in r.url]
+    assert {r.url.split("/")[2] for r in requests} == {f"127.0.0.1:{port}"}
 
 
 async def test_visitor_html_and_script_show_as_text(
@@ -414,6 +512,8 @@ async def test_a_lead_and_a_gap_show_in_their_views(
         plain = await converse(http, "Where is she based?")
         with_lead = await converse(http, gap)
         await converse(http, gap)
+        rare = "Zebra trombone walrus?"  # asked once, and last
+        await converse(http, rare)
         contact = {
             "email": "jane@acme.example",
             "name": "Jane Recruiter",
@@ -424,7 +524,7 @@ async def test_a_lead_and_a_gap_show_in_their_views(
         assert left.status_code == 201, left.text
         await sign_in(page)
 
-        await expect(cards(page)).to_have_count(3)
+        await expect(cards(page)).to_have_count(4)
         await page.get_by_label("Left a lead").check()
         await page.get_by_role("button", name="Apply").click()
         await expect(cards(page)).to_have_count(1)
@@ -448,9 +548,15 @@ async def test_a_lead_and_a_gap_show_in_their_views(
         await expect(page.locator("#turns .text").first).to_have_text(gap)
 
         await page.get_by_role("link", name="Gaps").click()
-        asked = page.locator("#gaps-table tbody tr").filter(has_text=re.compile("quokka", re.I))
-        await expect(asked).to_have_count(1)
-        await expect(asked.locator("td").nth(1)).to_have_text("2")
+        ours = re.compile("quokka|walrus", re.I)  # the sample resume may not answer others
+        asked = page.locator("#gaps-table tbody tr").filter(has_text=ours)
+        await expect(asked.locator("td:first-child")).to_have_text([ours, ours])
+        await expect(asked.first.locator("td")).to_have_text(
+            [re.compile("quokka", re.I), "2", re.compile(r"UTC$")]
+        )  # most asked first, with its count and when last asked
+        await expect(asked.nth(1).locator("td").nth(1)).to_have_text("1")
+        await page.get_by_label("Order").select_option("recent")
+        await expect(asked.first).to_contain_text(re.compile("walrus", re.I))
         await page.get_by_role("link", name="Stats").click()
         await expect(page.locator("#answering")).to_contain_text("Leads1")
         assert await page.locator("main b, main script").count() == 0
