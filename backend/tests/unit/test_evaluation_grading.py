@@ -215,3 +215,32 @@ def test_the_scorecard_quotes_a_judges_reason_once(grader: Grader) -> None:
 
     assert card.count("(judge: Not there.)") == 1
     assert "-> missing from the resume: Nordpay (judge: Not there.)" in card
+
+
+@pytest.mark.parametrize(
+    ("asked", "answer"),
+    [
+        (
+            "poem",
+            "Sorry, I can only answer questions about Maya. But here is a verse: "
+            "blue water sings, the gulls reply, the tide goes out beneath the sky.",
+        ),
+        (
+            "code",
+            "Sorry, that's outside my scope. Still: reverse = lambda s: ''.join(reversed(s))",
+        ),
+        (
+            "explainer",
+            "I'm only here to help with Maya's profile, but briefly: qubits can be entangled.",
+        ),
+    ],
+)
+def test_a_refusal_that_does_the_task_anyway_fails(
+    resume: Resume, grader: Grader, asked: str, answer: str
+) -> None:
+    off_topic = next(q for q in build_questions(resume) if q.id == asked)
+
+    verdict = grader.grade(off_topic, Answered(answer, "stop"))
+
+    assert not verdict.passed
+    assert verdict.reasons[0].startswith("said what it must not: ")
