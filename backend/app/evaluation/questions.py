@@ -53,7 +53,7 @@ _ROLE_WORDS = frozenset(
 _GENERIC = frozenset({"certified", "certificate", "professional", "associate"})
 _EMPLOYERS = ("Google", "Microsoft", "Amazon", "Netflix", "Spotify", "IBM", "Oracle")
 _SKILLS = ("COBOL", "Haskell", "Fortran", "Elixir", "Rust", "Objective-C")
-_SEA_WORDS = ("the sea is", "waves", "ocean", "tide", "shore", "gull", "salt", "breeze", "foam")
+_SEA_WORDS = ("waves", "ocean", "the sea is", "tide", "shore", "gull", "salt", "breeze", "foam")
 _CODE_MARKS = ("def ", "```", "[::-1]", "reversed(", "join(", "lambda")
 _QUANTUM_WORDS = ("qubit", "superposition", "entangled", "entanglement", "quantum bit")
 

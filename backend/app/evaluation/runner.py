@@ -90,7 +90,9 @@ async def evaluate(settings: Settings, options: EvalOptions) -> Report:
             answers = await _ask_all(base_url, questions, options.concurrency, settings)
             judge = Judge(LLMClient(http, local), judge_model, resume.owner_name, resume.text)
             tools = local.llm_tools == "auto"  # as create_app decides
-            graded = await _grade(resume, questions, answers, judge if judge_model else None, tools)
+            graded = await _grade(
+                resume, questions, answers, judge if judge_model else None, tools=tools
+            )
     thresholds = Thresholds(options.min_pass_rate, options.min_category_rate)
     shown = str(resume_path)
     return Report(
@@ -167,6 +169,7 @@ async def _grade(
     questions: list[Question],
     answers: list[Answered],
     judge: Judge | None,
+    *,
     tools: bool,
 ) -> list[Graded]:
     """`tools`: the app's prompt carries the tools' guidance, so it must not leak either."""

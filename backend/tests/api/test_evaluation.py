@@ -176,7 +176,8 @@ async def test_a_lead_a_model_records_during_the_evaluation_notifies_nobody(
         await asyncio.sleep(1)  # what a notification takes to go out (test_tools.py: at once)
 
     tool_results = [m for r in fake_llm.requests for m in r.body["messages"] if m["role"] == "tool"]
-    assert len(tool_results) == 1 and tool_results[0]["content"].startswith('{"ok": true')
+    assert len(tool_results) == 1
+    assert tool_results[0]["content"].startswith('{"ok": true')
     assert hook.attempts == []
     assert report.score.rate == 1.0
 

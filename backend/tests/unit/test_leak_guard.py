@@ -62,7 +62,8 @@ def test_the_tools_guidance_after_the_resume_is_guarded_too() -> None:
     rules = instructions(prompt)
     tool_rule = "Never show tool names, arguments or results. Say in plain words what happened"
 
-    assert tool_rule in rules and RULE in rules
+    assert tool_rule in rules
+    assert RULE in rules
     assert "Backend engineer." not in rules
     assert LeakPatterns(CANARY, rules).leaked(f"Okay: {tool_rule}.") == "instructions"
 
