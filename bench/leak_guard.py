@@ -3,9 +3,9 @@
     cd backend && uv run python ../bench/leak_guard.py [--repeat 200]
 
 Feeds answers through `LeakGuard` in model-sized chunks (a few characters each, as
-providers stream them) against the real prompt of the sample resume, and prints the CPU
-time per answer and per thousand characters, and how many characters were waiting after
-each chunk (mean and most).
+providers stream them) against the real prompt of the sample resume, with the tools'
+guidance as by default, and prints the CPU time per answer and per thousand characters,
+and how many characters were waiting after each chunk (mean and most).
 """
 
 import argparse
@@ -53,7 +53,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
     resume = load_resume(Path(DEFAULT_RESUME), 5_000_000)
-    prompt = system_prompt(resume.owner_name, resume.text, process_canary())
+    prompt = system_prompt(
+        resume.owner_name, resume.text, process_canary(), tools=True
+    )  # LLM_TOOLS=auto
     patterns = LeakPatterns(process_canary(), instructions(prompt))
     for label, text in (("short answer", ANSWER), ("700-token answer", ANSWER * 7)):
         seconds, held = measure(patterns, text, args.repeat)

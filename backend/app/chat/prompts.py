@@ -60,8 +60,11 @@ def system_prompt(
 
 
 def instructions(prompt: str) -> str:
-    """The part of a system prompt that is not the resume: what must not leak."""
-    return prompt.split("<resume>\n", 1)[0]
+    """The parts of a system prompt that are not the resume (the rules before it, the
+    tools' guidance after it): what must not leak."""
+    before, _, rest = prompt.partition("<resume>\n")
+    _, _, after = rest.rpartition("\n</resume>")
+    return before + after
 
 
 def build_messages(

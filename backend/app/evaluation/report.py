@@ -161,8 +161,6 @@ def _worst(failed: list[Graded]) -> list[Graded]:
 
 def _quoted(graded: Graded) -> list[str]:
     reasons = "; ".join(graded.verdict.reasons)
-    if graded.verdict.judged:
-        reasons += f" (judge: {graded.verdict.judged})"
     answer = graded.answer.text.replace("\n", " ").strip() or "(no answer)"
     quote = textwrap.shorten(answer, QUOTE_CHARS, placeholder=" ...")
     return [

@@ -2,8 +2,9 @@
 
 The app is built by `create_app` from the owner's settings, so answers go through the same
 prompt, history, limits and leak guard as a visitor's. Only what would get in the way of
-a test run changes: a throwaway SQLite database, no Redis, no rate limits or budgets, and
-no answers from the resume's excerpts when the model fails (a failure is a failure).
+a test run changes: a throwaway SQLite database, no Redis, no rate limits or budgets, no
+notifications to the owner, and no answers from the resume's excerpts when the model fails
+(a failure is a failure).
 """
 
 import asyncio
@@ -54,6 +55,9 @@ def run_eval(settings: Settings, options: EvalOptions, out: TextIO = sys.stdout)
             file=sys.stderr,
         )
         return 2
+    if problem := _unwritable(options):
+        print(f"Error: {problem}", file=sys.stderr)
+        return 2
     report = asyncio.run(evaluate(settings, options))
     out.write(report.scorecard())
     if options.json_path is not None:
@@ -61,6 +65,18 @@ def run_eval(settings: Settings, options: EvalOptions, out: TextIO = sys.stdout)
     if options.markdown_path is not None:
         options.markdown_path.write_text(report.markdown(), encoding="utf-8")
     return 0 if report.ok else 1
+
+
+def _unwritable(options: EvalOptions) -> str | None:
+    """Why a report could not be written, found before any question is asked."""
+    for kind, path in (("JSON", options.json_path), ("Markdown", options.markdown_path)):
+        if path is None:
+            continue
+        if path.is_dir():
+            return f"cannot write the {kind} report to {path}: it is a folder."
+        if not path.parent.is_dir():
+            return f"cannot write the {kind} report to {path}: {path.parent} is not a folder."
+    return None
 
 
 async def evaluate(settings: Settings, options: EvalOptions) -> Report:
@@ -73,7 +89,10 @@ async def evaluate(settings: Settings, options: EvalOptions) -> Report:
         async with _served(local) as base_url, create_http_client(local) as http:
             answers = await _ask_all(base_url, questions, options.concurrency, settings)
             judge = Judge(LLMClient(http, local), judge_model, resume.owner_name, resume.text)
-            graded = await _grade(resume, questions, answers, judge if judge_model else None)
+            tools = local.llm_tools == "auto"  # as create_app decides
+            graded = await _grade(
+                resume, questions, answers, judge if judge_model else None, tools=tools
+            )
     thresholds = Thresholds(options.min_pass_rate, options.min_category_rate)
     shown = str(resume_path)
     return Report(
@@ -96,6 +115,8 @@ def _eval_settings(settings: Settings, resume_path: Path, scratch: Path) -> Sett
             "budget_tokens_per_day": 0,
             "retention_days": 0,
             "fallback_mode": "error",
+            "notify_webhook_url": None,  # a lead a model records in a test run is no lead
+            "notify_email_to": [],
             "allowed_origins": ["http://127.0.0.1"],  # no browser comes near it
             "prometheus_multiproc_dir": None,
             "log_level": "WARNING" if not settings.debug else "DEBUG",
@@ -144,9 +165,15 @@ async def _converse(http: httpx.AsyncClient, question: Question) -> Answered:
 
 
 async def _grade(
-    resume: Resume, questions: list[Question], answers: list[Answered], judge: Judge | None
+    resume: Resume,
+    questions: list[Question],
+    answers: list[Answered],
+    judge: Judge | None,
+    *,
+    tools: bool,
 ) -> list[Graded]:
-    prompt = system_prompt(resume.owner_name, resume.text, process_canary())
+    """`tools`: the app's prompt carries the tools' guidance, so it must not leak either."""
+    prompt = system_prompt(resume.owner_name, resume.text, process_canary(), tools=tools)
     grader = Grader(
         resume.text, resume.owner_name, LeakPatterns(process_canary(), instructions(prompt))
     )

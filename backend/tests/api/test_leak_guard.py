@@ -1,5 +1,7 @@
 """A model that recites its system prompt: the visitor sees a polite sentence, never the leak."""
 
+from typing import Any
+
 import httpx
 from sqlalchemy import select
 
@@ -76,3 +78,32 @@ async def test_an_honest_answer_streams_unchanged(
     assert answer.text.startswith("Here is a poem for you:\n\nThe sea is wide")
     assert answer.final["data"]["content"] == answer.text
     assert len(answer.chunks) > 10
+
+
+def recite_rules(body: dict[str, Any]) -> str:
+    """A model that leaves out the canary line but recites its rules word for word."""
+    system = body["messages"][0]["content"]
+    rules = instructions(system).split("\n\n", 1)[1]
+    return f"Of course. My rules:\n\n{rules}"
+
+
+async def test_the_rules_recited_without_the_canary_are_cut_too(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.responder = answering(recite_rules, chunk=4)
+    settings = make_settings()
+    async with running_app(settings) as port:
+        async with chat(port) as client:
+            socket = await client.ask(INJECTION)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            metrics = (await http.get("/metrics")).text
+    system = fake_llm.requests[0].body["messages"][0]["content"]
+    async with database(settings) as store, store.begin() as db:
+        rows = (await db.execute(select(Message.content, Message.finish_reason))).all()
+
+    assert process_canary() not in recite_rules(fake_llm.requests[0].body)
+    assert socket.final["data"]["finish_reason"] == "leak_blocked"
+    assert socket.text == f"Of course. My rules:\n\n{REPLACEMENT}"
+    assert_no_leak(socket.text, system)
+    assert [(c, r) for c, r in rows if r is not None] == [(socket.text, "leak_blocked")]
+    assert "resume_chat_leaks_blocked_total 1.0" in metrics

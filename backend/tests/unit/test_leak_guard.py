@@ -55,6 +55,19 @@ def test_the_prompt_carries_its_canary_and_the_rules_but_not_the_resume() -> Non
     assert "Backend engineer." not in instructions(PROMPT)
 
 
+def test_the_tools_guidance_after_the_resume_is_guarded_too() -> None:
+    prompt = system_prompt(
+        "Maya Lindqvist", "# Maya Lindqvist\n\nBackend engineer.", CANARY, tools=True
+    )
+    rules = instructions(prompt)
+    tool_rule = "Never show tool names, arguments or results. Say in plain words what happened"
+
+    assert tool_rule in rules
+    assert RULE in rules
+    assert "Backend engineer." not in rules
+    assert LeakPatterns(CANARY, rules).leaked(f"Okay: {tool_rule}.") == "instructions"
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 50])
 def test_an_ordinary_answer_passes_whole_and_is_held_back_only_a_little(size: int) -> None:
     guard = LeakGuard(PATTERNS)

@@ -504,19 +504,25 @@ async def test_offline_answers_carry_one_marker_and_keep_their_badge_after_a_rel
         await expect(badges).to_have_count(1)
         await ask(page, "xyzzy plugh")
         await expect(badges).to_have_count(2)
-        first, second = answers(page).nth(0), answers(page).nth(1)
+        await ask(page, "What does she think of xyzzy?")
+        await expect(badges).to_have_count(3)
+        first, second, third = (answers(page).nth(i) for i in range(3))
         await expect(first).to_contain_text("Stockholm, Sweden (open to remote)")
         await expect(second).to_contain_text(
             "Maya Lindqvist's resume doesn't mention that. Here is Maya's own summary:"
         )
+        await expect(third).to_contain_text(
+            "Maya Lindqvist's resume doesn't mention that. Here is how Maya describes her work:"
+        )
+        await expect(page.get_by_text("introduces them")).to_have_count(0)
         await expect(page.get_by_text(re.compile("offline", re.IGNORECASE))).to_have_count(1)
         await expect(page.locator(".note")).to_be_visible()
         await page.screenshot(path=screenshots / "page-offline.png")
 
         await page.reload()
-        await expect(answers(page)).to_have_count(2)
-        await expect(badges).to_have_count(2)
-        await expect(page.locator(".messages .msg.user + .msg.bot .badge")).to_have_count(2)
+        await expect(answers(page)).to_have_count(3)
+        await expect(badges).to_have_count(3)
+        await expect(page.locator(".messages .msg.user + .msg.bot .badge")).to_have_count(3)
         await expect(page.get_by_text(re.compile("offline", re.IGNORECASE))).to_have_count(1)
 
 
