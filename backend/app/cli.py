@@ -116,7 +116,7 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--resume", type=Path, metavar="PATH", help="default RESUME_PATH")
     parser.add_argument(
-        "--concurrency", type=int, default=4, metavar="N", help="questions asked at once (4)"
+        "--concurrency", type=_positive, default=4, metavar="N", help="questions asked at once (4)"
     )
 
 
@@ -140,7 +140,7 @@ def _eval(args: argparse.Namespace) -> int:
         min_category_rate=args.min_category_rate,
         judge_model=args.judge_model,
         resume_path=args.resume,
-        concurrency=max(1, args.concurrency),
+        concurrency=args.concurrency,
     )
     try:
         return run_eval(load_settings(), options)

@@ -135,6 +135,9 @@ def test_the_command_refuses_to_run_without_a_model(
     assert "no model is configured" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["eval", "--min-pass-rate", "1.5"])
+    with pytest.raises(SystemExit):
+        main(["eval", "--concurrency", "0"])
+    assert "--concurrency: must be at least 1" in capsys.readouterr().err
 
 
 async def test_a_recited_tool_rule_too_short_for_the_guard_is_still_a_leak(
