@@ -151,6 +151,37 @@ async def test_websocket_origin_must_be_allowed(make_settings: SettingsFactory) 
     assert "access-control-allow-origin" not in bad.headers
 
 
+async def test_cors_for_the_ai_sdk_follows_allowed_origins_with_a_trailing_slash(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    """`https://site.example/` as written in ALLOWED_ORIGINS lets that site's useChat in."""
+    fake_llm.script(Reply(tokens=["Hi."]))
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    body = {
+        "id": "Hx9cTqLwA2mVb7Rk",
+        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Hi?"}]}],
+        "trigger": "submit-message",
+    }
+    settings = make_settings(allowed_origins="https://site.example/")
+    async with running_app(settings) as port, httpx.AsyncClient() as http:
+        url = f"http://127.0.0.1:{port}/api/ui/chat"
+        site = {"Origin": "https://site.example"}
+        allowed = await http.options(url, headers=site | preflight)
+        asked = await http.post(url, json=body, headers=site)
+        other = await http.options(url, headers={"Origin": "https://evil.example"} | preflight)
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://site.example"
+    assert "POST" in allowed.headers["access-control-allow-methods"]
+    assert "content-type" in allowed.headers["access-control-allow-headers"].lower()
+    assert asked.headers["access-control-allow-origin"] == "https://site.example"
+    assert '"text-delta"' in asked.text
+    assert other.status_code == 400
+    assert "access-control-allow-origin" not in other.headers
+
+
 async def test_long_questions_and_frames_are_refused_with_the_limit(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:

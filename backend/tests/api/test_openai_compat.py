@@ -170,3 +170,30 @@ async def test_a_client_that_stops_reading_a_stream_stops_the_model(
     assert fake_llm.cancelled_streams == 1  # ...by us, before its end
     assert history[0] == "Go on?"
     assert 0 < len(history[1]) < len("".join(tokens))
+
+
+async def test_a_spent_budget_and_the_fallbacks_hold_as_on_the_socket(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(status=500), Reply(tokens=["Backup."]))
+    settings = make_settings(
+        llm_model="bad/model",
+        llm_fallback_models="good/model",
+        llm_max_retries=0,
+        budget_tokens_per_session=1000,  # one answer (~1,700 tokens) spends it
+    )
+    question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Who?"}]
+    async with running_app(settings) as port, openai_client(port) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="resume-chat", messages=question
+        )
+        session = {"X-Session-Id": raw.headers["x-session-id"]}
+        with pytest.raises(openai.RateLimitError) as spent:
+            await client.chat.completions.create(
+                model="resume-chat", messages=question, extra_headers=session
+            )
+        history = await stored_texts(port, session["X-Session-Id"])
+
+    assert raw.parse().choices[0].message.content == "Backup."
+    assert spent.value.code == "budget_exceeded"
+    assert history == ["Who?", "Backup."]

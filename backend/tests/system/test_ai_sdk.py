@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app.api.compat.ai_sdk import session_for
@@ -160,3 +161,73 @@ async def test_errors_reach_use_chat_as_its_error_message(
     assert len(limited["errors"]) == 1
     assert limited["errors"][0].startswith("You are asking questions too quickly. Please wait")
     assert json.loads(bad_id["thrown"])["error"]["code"] == "invalid_request"
+
+
+async def test_budgets_and_fallbacks_apply_as_on_the_socket(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(Reply(status=500), Reply(tokens=["Backup ", "answer."]))
+    fake_llm.default = Reply(status=502)  # then every model fails: the resume answers
+    settings = make_settings(
+        llm_model="bad/model",
+        llm_fallback_models="good/model",
+        llm_max_retries=0,
+        llm_retry_max_wait=0.1,
+        budget_tokens_per_session=1000,  # one answer (~1,700 tokens) spends it
+    )
+    async with running_app(settings) as port:
+        by_fallback = await client("ask", port, CHAT_ID, "Who?")
+        over_budget = await client("ask", port, CHAT_ID, "And then?")
+        from_resume = await client("ask", port, "another-chat-id-0001", "Where did she study?")
+        history = await stored(port, CHAT_ID)
+
+    assert by_fallback["text"] == "Backup answer."
+    assert by_fallback["metadata"]["model"] == "good/model"
+    assert over_budget["text"] == ""
+    assert over_budget["errors"] == [
+        "This conversation has used its share of the assistant. Start a new one."
+    ]
+    assert history == ["Who?", "Backup answer."]  # the refused question is not stored
+    assert from_resume["metadata"]["source"] == "resume_excerpt"
+    assert "Education" in from_resume["text"]
+
+
+async def test_the_wire_is_the_ui_message_stream_v1(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    """Byte for byte what DefaultChatTransport sends, and the parts and header it reads."""
+    fake_llm.script(Reply(tokens=["She ", "builds."]))
+    request = {
+        "id": CHAT_ID,
+        "messages": [{"id": "u1", "role": "user", "parts": [text("What does she do?")]}],
+        "trigger": "submit-message",
+        "messageId": None,
+    }
+    refused = {**request, "messages": [{"id": "u2", "role": "user", "parts": [text("x" * 41)]}]}
+    settings = make_settings(max_message_chars=40)
+    async with running_app(settings) as port, httpx.AsyncClient(base_url=base(port)) as http:
+        answered = await http.post("/api/ui/chat", json=request)
+        too_long = await http.post("/api/ui/chat", json=refused)
+        nothing = await http.get(f"/api/ui/chat/{CHAT_ID}/stream")
+
+    def parts(body: str) -> list[Any]:
+        data = [line.removeprefix("data: ") for line in body.split("\n\n") if line]
+        return [*(json.loads(part) for part in data[:-1]), data[-1]]
+
+    for response in (answered, too_long):
+        assert response.status_code == 200
+        assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
+        assert response.headers["content-type"].startswith("text/event-stream")
+    answer = parts(answered.text)
+    types = [part["type"] for part in answer[:-1]]
+    deltas = types.count("text-delta")  # chunks may be joined (coalescing, leak guard)
+    assert deltas >= 1
+    assert types == ["start", "text-start", *["text-delta"] * deltas, "text-end", "finish"]
+    assert "".join(part.get("delta", "") for part in answer[:-1]) == "She builds."
+    assert answer[-2]["finishReason"] == "stop"
+    assert answer[-1] == "[DONE]"
+    error = parts(too_long.text)
+    assert [part["type"] for part in error[:-1]] == ["start", "error", "finish"]
+    assert "40 characters" in error[1]["errorText"]
+    assert error[-1] == "[DONE]"
+    assert nothing.status_code == 204

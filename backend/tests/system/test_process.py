@@ -35,6 +35,10 @@ async def test_bad_configuration_stops_startup_with_one_clear_line(tmp_path: Pat
             {"openrouter_base_url": "ftp://u:hunter2@llm.example/v1"},
             "Invalid setting OPENROUTER_BASE_URL",
         ),
+        "ALLOWED_ORIGINS with a path": (
+            {"allowed_origins": "https://site.example/,site.example/chat"},
+            "Invalid setting ALLOWED_ORIGINS: Value error, 'site.example/chat' is not an origin",
+        ),
         "missing resume": (
             {"resume_path": str(tmp_path / "nope.md")},
             f"Resume file {tmp_path / 'nope.md'} does not exist",
@@ -59,6 +63,8 @@ async def test_bad_configuration_stops_startup_with_one_clear_line(tmp_path: Pat
         assert expected in stderr, f"{name}: {stderr}"
         assert "Traceback" not in stderr, f"{name}: {stderr}"
         assert "hunter2" not in stderr
+    origins = outputs[list(cases).index("ALLOWED_ORIGINS with a path")][1].decode()
+    assert len(origins.strip().splitlines()) == 1, origins
 
 
 async def test_sigterm_lets_the_answer_finish_then_closes_with_1001(
