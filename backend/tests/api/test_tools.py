@@ -143,6 +143,30 @@ async def test_a_tool_rounds_tokens_count_when_the_follow_up_fails(
     assert [lead["email"] for lead in leads["items"]] == [JANE["email"]]
 
 
+async def test_a_tool_rounds_tokens_count_when_the_visitor_stops_the_follow_up(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        Reply(tokens=[], tool_calls=[Call("record_contact", JANE, pieces=4)]),
+        Reply(tokens=[f"w{i} " for i in range(50)], token_delay=0.05),
+    )
+    async with running_app(make_settings(admin_token=TOKEN)) as port:
+        async with chat(port) as client:
+            await client.send({"type": "message", "data": QUESTION})
+            assert (await client.receive())["type"] == "chunk"
+            await client.send({"type": "cancel"})
+            done = (await client.collect()).final
+        async with admin_http(port) as admin:
+            stored = (await admin.get(f"/conversations/{client.session_id}")).json()
+
+    assert done["data"]["finish_reason"] == "cancelled"
+    usage = done["data"]["usage"]
+    # The follow-up is our estimate (about one prompt); the tool round is the provider's count.
+    assert usage["prompt_tokens"] > 1.5 * prompt_tokens(fake_llm.requests[0].body)
+    assert usage["completion_tokens"] > 4
+    assert stored["tokens_used"] == usage["total_tokens"]
+
+
 async def test_bad_tool_calls_get_errors_and_the_answer_goes_on(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
