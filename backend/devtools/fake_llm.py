@@ -204,7 +204,7 @@ class PromptCache:
         else:
             return 0, 0
         key = hashlib.sha256(json.dumps(prefix, sort_keys=True).encode()).hexdigest()
-        tokens = _prompt_tokens({"messages": prefix})
+        tokens = prompt_tokens({"messages": prefix})
         if key in self._seen:
             return tokens, 0
         self._seen.add(key)
@@ -276,7 +276,7 @@ class FakeLLM:
         cache = None
         if self.prompt_cache is not None and isinstance(messages, list):
             cache = self.prompt_cache.usage(messages)
-        completion = _Completion(model, _prompt_tokens(body), cache)
+        completion = _Completion(model, prompt_tokens(body), cache)
         if body.get("stream"):
             events = self._stream(reply, completion)
             return StreamingResponse(events, media_type="text/event-stream")
@@ -354,7 +354,7 @@ def _sse(data: str) -> str:
     return "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
 
 
-def _prompt_tokens(body: dict[str, Any]) -> int:
+def prompt_tokens(body: dict[str, Any]) -> int:
     messages = body.get("messages")
     if not isinstance(messages, list):
         return 0

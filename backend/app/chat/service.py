@@ -279,7 +279,11 @@ class ConversationService:
     ) -> Completion:
         completion: Completion | None = None
         tools = self._answers.tools
-        answers = tools.stream(messages, chat_id) if tools else self._answers.chain.stream(messages)
+        answers = (
+            tools.stream(messages, chat_id, answer.tool_rounds)
+            if tools
+            else self._answers.chain.stream(messages)
+        )
         context = self.context
         guarded = guard_answer(answers, context.leak_patterns, context.leak_replacement)
         async with contextlib.aclosing(guarded) as stream:

@@ -35,6 +35,7 @@ from app.core.logger import get_logger
 from app.core.metrics import Metrics
 from app.db.base import utcnow
 from app.db.engine import Database, core_transaction
+from app.llm.client import TokenUsage
 from app.llm.tokens import TokenCounter
 
 logger = get_logger(__name__)
@@ -249,7 +250,7 @@ class StoredAnswer:
 
 
 def _stored_answer(answer: Answer, ended: float, usage: Usage, model: str | None) -> StoredAnswer:
-    reported = answer.completion.usage if answer.completion else None
+    cached_tokens, cache_write_tokens = _cache_counts(answer)
     first_token_ms = None
     if answer.first_token_at is not None:
         first_token_ms = _ms(answer.first_token_at - answer.started)
@@ -262,19 +263,30 @@ def _stored_answer(answer: Answer, ended: float, usage: Usage, model: str | None
         completion_tokens=usage.completion_tokens,
         latency_ms=_ms(ended - answer.started),
         first_token_ms=first_token_ms,
-        cached_tokens=reported.cached_tokens if reported else None,
-        cache_write_tokens=reported.cache_write_tokens if reported else None,
+        cached_tokens=cached_tokens,
+        cache_write_tokens=cache_write_tokens,
     )
 
 
 def _usage(answer: Answer, content_tokens: int) -> Usage:
-    """The provider's reported usage, or our own count where it reported none."""
+    """The provider's reported usage, or our own count where it reported none, plus the
+    tool rounds before it (spent even when the answer then failed or was stopped)."""
     reported = answer.completion.usage if answer.completion else None
-    if reported is not None:
-        prompt, generated = reported.prompt_tokens, reported.completion_tokens
-    else:
-        prompt, generated = answer.prompt_estimate, content_tokens
+    turn = reported or TokenUsage(answer.prompt_estimate, content_tokens)
+    for round_ in answer.tool_rounds:
+        turn += round_
+    prompt, generated = turn.prompt_tokens, turn.completion_tokens
     return Usage(prompt_tokens=prompt, completion_tokens=generated, total_tokens=prompt + generated)
+
+
+def _cache_counts(answer: Answer) -> tuple[int | None, int | None]:
+    """Prompt tokens read from and written to the provider's cache over the turn's rounds;
+    None where no round was counted by the provider."""
+    last = answer.completion.usage if answer.completion else None
+    rounds = [*answer.tool_rounds, *([last] if last else [])]
+    if not rounds:
+        return None, None
+    return sum(u.cached_tokens for u in rounds), sum(u.cache_write_tokens for u in rounds)
 
 
 def _ms(seconds: float) -> int:

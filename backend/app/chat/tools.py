@@ -6,7 +6,9 @@ streams to the visitor as part of the same answer (the same frames, the same `do
 Unknown tools, arguments that are not JSON or do not validate, and tools that fail
 are answered with an error result the model can read; the turn carries on. After
 `MAX_TOOL_ROUNDS` rounds the model is asked once more with `tool_choice: none`, so a
-turn costs at most three requests. Every round's tokens are added to the answer's.
+turn costs at most three requests. The tokens of each round that called tools go into
+the caller's `rounds` as soon as it ends, so they count toward the budgets even when a
+later round fails or the visitor stops the answer.
 """
 
 import asyncio
@@ -93,7 +95,7 @@ def _error(message: str) -> str:
 
 
 class ToolLoop:
-    """`stream` is `ModelChain.stream` with tools: text, then one `Completion` for the turn."""
+    """`stream` is `ModelChain.stream` with tools: text, then the last round's `Completion`."""
 
     def __init__(self, chain: ModelChain, toolbox: ToolBox, counter: TokenCounter) -> None:
         self._chain = chain
@@ -101,10 +103,11 @@ class ToolLoop:
         self._counter = counter
 
     async def stream(
-        self, messages: Sequence[ChatMessage], conversation_id: uuid.UUID
+        self, messages: Sequence[ChatMessage], conversation_id: uuid.UUID, rounds: list[TokenUsage]
     ) -> AsyncGenerator[StreamItem]:
+        """The turn's text, then the last round's `Completion` (its own tokens only: the
+        earlier rounds' are in `rounds`)."""
         request = list(messages)
-        spent: list[TokenUsage] = []
         shown = ""  # the turn's text so far
         for round_ in range(MAX_TOOL_ROUNDS + 1):
             offer = ToolOffer(
@@ -122,10 +125,13 @@ class ToolLoop:
                     text, shown = text + item, shown + item
                     yield item
             assert completion is not None, "a stream always ends with a Completion"
-            spent.append(completion.usage or self._estimate(request, text, completion))
             if not completion.tool_calls or round_ == MAX_TOOL_ROUNDS:
-                yield _combined(completion, spent, rounds=round_ + 1)
+                if round_ and completion.usage is None:  # estimated with the tool messages
+                    usage = self._estimate(request, text, completion)
+                    completion = replace(completion, usage=usage)
+                yield replace(completion, tool_calls=()) if completion.tool_calls else completion
                 return
+            rounds.append(completion.usage or self._estimate(request, text, completion))
             request += await self._run(completion.tool_calls, text, conversation_id)
 
     async def _run(
@@ -153,13 +159,3 @@ class ToolLoop:
         prompt = self._counter.count(orjson.dumps([request, self._toolbox.definitions]).decode())
         called = "".join(call.name + call.arguments for call in completion.tool_calls)
         return TokenUsage(prompt, self._counter.count(text + called))
-
-
-def _combined(last: Completion, spent: list[TokenUsage], *, rounds: int) -> Completion:
-    """The last round's Completion carrying every round's tokens; one round passes as is."""
-    if rounds == 1:
-        return last
-    usage = TokenUsage(
-        sum(used.prompt_tokens for used in spent), sum(used.completion_tokens for used in spent)
-    )
-    return replace(last, usage=usage, tool_calls=())

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from app.chat.protocol import DoneData, HistoryItem
 from app.core.errors import AppError
-from app.llm.client import Completion
+from app.llm.client import Completion, TokenUsage
 
 
 class TurnSink(Protocol):
@@ -85,6 +85,7 @@ class Answer:
     question_id: int = 0  # the stored question's message id
     asked_on: date | None = None  # the day whose counters hold the question's reservation
     reserved: int = 0  # tokens the question reserved against the budgets
+    tool_rounds: list[TokenUsage] = field(default_factory=list)  # rounds that called tools
 
     def reason(self) -> str:
         if self.error is not None:

@@ -52,6 +52,14 @@ class TokenUsage:
     cached_tokens: int = 0  # read from the provider's prompt cache
     cache_write_tokens: int = 0  # written to it (billed above the prompt price by some)
 
+    def __add__(self, other: "TokenUsage") -> "TokenUsage":
+        return TokenUsage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Completion:

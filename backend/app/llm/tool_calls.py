@@ -2,7 +2,9 @@
 
 A streamed tool call arrives in pieces: each `delta.tool_calls` entry names its call's
 `index`; the first piece carries the call's `id` and function `name`, and the JSON
-`arguments` come split over any number of chunks. `ToolCallBuffer` puts them together.
+`arguments` come split over any number of chunks. `ToolCallBuffer` puts them together
+(some providers, MiniMax through NVIDIA NIM and Fireworks among them, repeat the `id`
+and the whole `name` in every piece: these are kept once).
 
 Some providers or models refuse requests that carry `tools` (a 400 or 404 whose message
 mentions tools, as OpenRouter's "No endpoints found that support tool use"). `ToolSupport`
@@ -82,7 +84,9 @@ class ToolCallBuffer:
             call = self._calls.setdefault(position if index is None else index, _PartialCall())
             call.id = call.id or delta.get("id") or ""
             function = delta.get("function") or {}
-            call.name += function.get("name") or ""
+            name = function.get("name") or ""
+            if name != call.name:  # some providers repeat the whole name in every chunk
+                call.name += name
             if function.get("arguments"):
                 call.arguments.append(function["arguments"])
 

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import select, update
@@ -27,6 +28,7 @@ from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
 DELIVERED = 'resume_chat_notifications_total{channel="webhook",outcome="delivered"}'
 FAILED = 'resume_chat_notifications_total{channel="webhook",outcome="failed"}'
+GAVE_UP = 'resume_chat_notifications_total{channel="webhook",outcome="gave_up"}'
 QUICK = {"notify_retry_max_seconds": 0.3, "notify_poll_seconds": 0.2, "notify_timeout_seconds": 2}
 
 
@@ -42,6 +44,12 @@ async def metric(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+def logged(capsys: pytest.CaptureFixture[str], level: str, logger: str) -> list[str]:
+    """The messages the app logged (to stderr, as it runs) at `level` from `logger`."""
+    lines = capsys.readouterr().err.splitlines()
+    return [line.split("] ", 1)[1] for line in lines if f" {level} " in line and logger in line]
+
+
 async def wait_for_metric(port: int, name: str, value: float) -> None:
     async with asyncio.timeout(10):
         while True:
@@ -51,7 +59,7 @@ async def wait_for_metric(port: int, name: str, value: float) -> None:
 
 
 async def test_a_receiver_that_is_down_gets_the_lead_when_it_comes_back(
-    make_settings: SettingsFactory,
+    make_settings: SettingsFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hook_port = free_port()
     url = f"http://127.0.0.1:{hook_port}/hook"
@@ -68,6 +76,9 @@ async def test_a_receiver_that_is_down_gets_the_lead_when_it_comes_back(
     [row] = await outbox_rows(settings)
 
     assert refused >= 2
+    failures = logged(capsys, "WARNING", "app.notify.sender")
+    assert f"notification {row.key}: attempt 1 failed (webhook unreachable" in failures[0]
+    assert any("webhook answered HTTP 503" in failure for failure in failures)
     assert [a.headers["x-resume-chat-delivery"] for a in hook.attempts] == [row.key] * 2
     [delivery] = hook.received
     assert delivery.signed_with("s3cret")
@@ -91,8 +102,34 @@ async def test_two_instances_deliver_each_lead_once(make_settings: SettingsFacto
 
     ids = [received.json["id"] for received in hook.received]
     assert len(ids) == len(set(ids)) == 24
+    assert all("x-resume-chat-signature" not in r.headers for r in hook.received)  # no secret
     assert sum(split) == 24
     print("deliveries per instance:", split)
+
+
+async def test_a_receiver_that_never_answers_is_given_up_on_loudly(
+    make_settings: SettingsFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with webhook_receiver() as hook:
+        hook.statuses = [500] * 1000
+        give_up = {"notify_give_up_hours": 1.5 / 3600}  # a second and a half
+        settings = make_settings(notify_webhook_url=hook.url, **QUICK, **give_up)
+        async with running_app(settings) as port:
+            assert (await send(port, str(uuid.uuid4()), FORM)).status_code == 201
+            await wait_for_metric(port, GAVE_UP, 1)
+            failed = await metric(port, FAILED)
+            await asyncio.sleep(0.5)  # nothing more is tried
+            tried = len(hook.attempts)
+            await asyncio.sleep(0.5)
+            assert len(hook.attempts) == tried
+    [row] = await outbox_rows(settings)
+
+    assert failed == row.attempts - 1 >= 1
+    assert row.delivered_at is None
+    assert row.failed_at is not None
+    assert row.last_error == "webhook answered HTTP 500"
+    [gave_up] = logged(capsys, "ERROR", "app.notify.sender")
+    assert gave_up.startswith(f"notification {row.key}: giving up after")
 
 
 class Mailbox:

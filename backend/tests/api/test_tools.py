@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devtools.fake_llm import Call, FakeLLM, Reply
+from devtools.fake_llm import Call, FakeLLM, Reply, prompt_tokens
 from tests.api.test_admin import AUTH, TOKEN, admin_http
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
@@ -43,6 +43,7 @@ async def test_a_lead_given_to_the_model_over_the_socket(
             await hook.wait_for(1)
             async with admin_http(port) as admin:
                 leads = (await admin.get("/leads")).json()
+                stored = (await admin.get(f"/conversations/{client.session_id}")).json()
                 listed = (await admin.get("/conversations", params={"has_lead": "true"})).json()
                 without = (await admin.get("/conversations", params={"has_lead": "false"})).json()
 
@@ -66,7 +67,8 @@ async def test_a_lead_given_to_the_model_over_the_socket(
     # Both rounds' tokens: the stand-in reports 1 + 5 completion tokens (5 argument pieces)
     # and then 3, and each round's prompt.
     assert done["usage"]["completion_tokens"] == 5 + 3
-    assert done["usage"]["prompt_tokens"] > 2 * (len(first.body["messages"][0]["content"]) // 4)
+    assert done["usage"]["prompt_tokens"] == prompt_tokens(first.body) + prompt_tokens(second.body)
+    assert stored["tokens_used"] == done["usage"]["total_tokens"]  # what the budgets count
 
     [lead] = leads["items"]
     assert lead | {"id": None, "created_at": None} == {
@@ -116,6 +118,53 @@ async def test_a_lead_given_to_the_model_over_rest(
         assert response.json()["answer"] == expected
     assert [lead["source"] for lead in leads["items"]] == ["model"]
     assert fake_llm.requests[1].body["messages"][-2]["content"] == "One moment."
+
+
+async def test_a_tool_rounds_tokens_count_when_the_follow_up_fails(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        Reply(tokens=[], tool_calls=[Call("record_contact", JANE, pieces=4)]),
+        *[Reply(status=503)] * 3,  # the follow-up fails, retries included: excerpts answer
+    )
+    async with running_app(make_settings(admin_token=TOKEN)) as port:
+        async with chat(port) as client:
+            answer = await client.ask(QUESTION)
+        async with admin_http(port) as admin:
+            leads = (await admin.get("/leads")).json()
+            stored = (await admin.get(f"/conversations/{client.session_id}")).json()
+
+    assert answer.final["data"]["source"] == "resume_excerpt"
+    usage = answer.final["data"]["usage"]
+    spent = prompt_tokens(fake_llm.requests[0].body)
+    # The tool round's tokens (the stand-in counts one per argument piece), spent all the same.
+    assert (usage["prompt_tokens"], usage["completion_tokens"]) == (spent, 4)
+    assert stored["tokens_used"] == spent + 4
+    assert [lead["email"] for lead in leads["items"]] == [JANE["email"]]
+
+
+async def test_a_tool_rounds_tokens_count_when_the_visitor_stops_the_follow_up(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        Reply(tokens=[], tool_calls=[Call("record_contact", JANE, pieces=4)]),
+        Reply(tokens=[f"w{i} " for i in range(50)], token_delay=0.05),
+    )
+    async with running_app(make_settings(admin_token=TOKEN)) as port:
+        async with chat(port) as client:
+            await client.send({"type": "message", "data": QUESTION})
+            assert (await client.receive())["type"] == "chunk"
+            await client.send({"type": "cancel"})
+            done = (await client.collect()).final
+        async with admin_http(port) as admin:
+            stored = (await admin.get(f"/conversations/{client.session_id}")).json()
+
+    assert done["data"]["finish_reason"] == "cancelled"
+    usage = done["data"]["usage"]
+    # The follow-up is our estimate (about one prompt); the tool round is the provider's count.
+    assert usage["prompt_tokens"] > 1.5 * prompt_tokens(fake_llm.requests[0].body)
+    assert usage["completion_tokens"] > 4
+    assert stored["tokens_used"] == usage["total_tokens"]
 
 
 async def test_bad_tool_calls_get_errors_and_the_answer_goes_on(

@@ -64,6 +64,16 @@ def test_tool_calls_streamed_in_pieces_are_put_together() -> None:
     )
 
 
+def test_a_name_and_id_repeated_in_every_piece_are_kept_once() -> None:
+    buffer = ToolCallBuffer()
+    for piece in ('{"question": ', '"Q?"', "}"):
+        function = {"name": "record_unanswered_question", "arguments": piece}
+        buffer.add([{"index": 0, "id": "call_a", "type": "function", "function": function}])
+    assert buffer.calls() == (
+        ToolCall("call_a", "record_unanswered_question", '{"question": "Q?"}'),
+    )
+
+
 def test_a_call_without_an_id_or_index_still_gets_one() -> None:
     buffer = ToolCallBuffer()
     buffer.add([{"function": {"name": "f", "arguments": "{}"}}])
