@@ -46,13 +46,17 @@ def free_port() -> int:
 
 def clean_env(**settings: str) -> dict[str, str]:
     """The caller's environment without any of the app's settings, plus `settings`."""
-    ours = (
-        "OPENROUTER_", "LLM_", "DATABASE_", "RESUME_", "LOG_", "DEBUG", "APP_", "REDIS_",
-        "RATE_", "WS_", "NOTIFY_", "SMTP_", "PUBLIC_BASE_URL", "HOST", "PORT", "MAX_", "HTTP_",
-        "SLOT_", "IPV6_", "ANSWER_", "BUDGET_", "TRUSTED_",
-    )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ours)}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES}
     return env | {k.upper(): v for k, v in settings.items()}
+
+
+# Every variable the app reads: its settings' names and their aliases.
+SETTING_NAMES = frozenset(
+    name.upper()
+    for field, info in Settings.model_fields.items()
+    for name in [field, *getattr(info.validation_alias, "choices", [])]
+    if isinstance(name, str)
+)
 
 
 async def start_process(port: int, *args: str, **settings: str) -> asyncio.subprocess.Process:

@@ -20,7 +20,7 @@ from tests.conftest import SettingsFactory
 from tests.support.app import running_app
 from tests.support.caddy import CADDY, caddy_in_front
 from tests.support.nginx import Proxy, client_tls
-from tests.system.test_reverse_proxy import STREAMS, TOKEN_DELAY, TOKENS, _first_chunk, client_from
+from tests.support.proxied import STREAMS, TOKEN_DELAY, TOKENS, client_from, first_chunk
 
 pytestmark = pytest.mark.skipif(CADDY is None, reason="needs Debian's caddy: apt-get install caddy")
 
@@ -54,7 +54,7 @@ async def test_a_websocket_chat_and_an_unbuffered_stream_go_through_caddy(
         frames = [json.loads(await socket.recv())]
         while frames[-1]["type"] == "chunk":
             frames.append(json.loads(await socket.recv()))
-        first, ended = await _first_chunk(f"{proxy.url}{path}", body, is_text)
+        first, ended = await first_chunk(f"{proxy.url}{path}", body, is_text)
     print(f"\nAI SDK via Caddy: first chunk {first * 1000:.0f} ms, end {ended * 1000:.0f} ms")
     assert session["type"] == "session"
     assert frames[-1]["data"]["content"] == "She builds."

@@ -8,11 +8,10 @@ sends its request header too slowly is cut off by the proxy.
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 
@@ -20,13 +19,11 @@ from devtools.fake_llm import FakeLLM, Reply
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
 from tests.support.nginx import NGINX, Proxy, client_tls, nginx_in_front
+from tests.support.proxied import STREAMS, TOKEN_DELAY, TOKENS, client_from, first_chunk
 
 pytestmark = pytest.mark.skipif(
     not NGINX.exists(), reason="needs Debian's nginx: apt-get install nginx"
 )
-
-TOKENS = [f"word{i} " for i in range(10)]
-TOKEN_DELAY = 0.3  # an answer takes about 3 s to write
 
 
 @pytest.fixture
@@ -40,12 +37,6 @@ async def behind_nginx(make_settings: SettingsFactory, **overrides: object) -> A
     settings = make_settings(trusted_proxies="127.0.0.1", **overrides)
     async with running_app(settings) as app_port, nginx_in_front(app_port) as proxy:
         yield proxy
-
-
-def client_from(address: str) -> httpx.AsyncClient:
-    """An HTTPS client whose connections come from `address` (another loopback address)."""
-    transport = httpx.AsyncHTTPTransport(local_address=address, verify=client_tls())
-    return httpx.AsyncClient(transport=transport, timeout=30)
 
 
 async def test_a_websocket_chat_works_through_nginx(
@@ -67,54 +58,6 @@ async def test_a_websocket_chat_works_through_nginx(
     assert frames[-1]["data"]["content"] == "She builds backends."
 
 
-def _rest(line: str) -> bool:
-    return line.startswith("event: chunk")
-
-
-def _ui(line: str) -> bool:
-    return '"type":"text-delta"' in line
-
-
-def _openai(line: str) -> bool:
-    return '"content":"word' in line
-
-
-STREAMS: dict[str, tuple[str, dict[str, object], Callable[[str], bool]]] = {
-    "REST SSE": ("/api/chat", {"message": "Tell me more.", "stream": True}, _rest),
-    "AI SDK": (
-        "/api/ui/chat",
-        {
-            "id": "Hx9cTqLwA2mVb7Rk",
-            "messages": [
-                {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "Tell me more."}]}
-            ],
-        },
-        _ui,
-    ),
-    "OpenAI": (
-        "/v1/chat/completions",
-        {"messages": [{"role": "user", "content": "Tell me more."}], "stream": True},
-        _openai,
-    ),
-}
-
-
-async def _first_chunk(
-    url: str, body: dict[str, object], is_text: Callable[[str], bool]
-) -> tuple[float, float]:
-    """Seconds from the request to the answer's first text, and to the stream's end."""
-    async with client_from("127.0.0.1") as http:
-        started = time.monotonic()
-        first: float | None = None
-        async with http.stream("POST", url, json=body) as response:
-            assert response.status_code == 200
-            async for line in response.aiter_lines():
-                if first is None and is_text(line):
-                    first = time.monotonic() - started
-        assert first is not None
-        return first, time.monotonic() - started
-
-
 @pytest.mark.parametrize("kind", list(STREAMS))
 async def test_a_streamed_answer_is_not_buffered_by_nginx(
     kind: str, make_settings: SettingsFactory, fake_llm: FakeLLM
@@ -124,9 +67,9 @@ async def test_a_streamed_answer_is_not_buffered_by_nginx(
     settings = make_settings(trusted_proxies="127.0.0.1")
     async with running_app(settings) as app_port, nginx_in_front(app_port) as proxy:
         direct_url = f"http://127.0.0.1:{app_port}{path}"
-        await _first_chunk(direct_url, body, lambda _line: True)  # a first, cold request
-        direct, direct_end = await _first_chunk(direct_url, body, is_text)
-        first, ended = await _first_chunk(f"{proxy.url}{path}", body, is_text)
+        await first_chunk(direct_url, body, lambda _line: True)  # a first, cold request
+        direct, direct_end = await first_chunk(direct_url, body, is_text)
+        first, ended = await first_chunk(f"{proxy.url}{path}", body, is_text)
     print(
         f"\n{kind}: first chunk {first * 1000:.0f} ms via nginx, {direct * 1000:.0f} ms direct;"
         f" end {ended * 1000:.0f} ms via nginx, {direct_end * 1000:.0f} ms direct"
