@@ -1,10 +1,11 @@
 """The outbox's SQL. Repositories flush; the caller owns the transaction.
 
-Claiming is one UPDATE that sets a lease (`claimed_until`) on due rows and returns them.
-On PostgreSQL the rows are picked `FOR UPDATE SKIP LOCKED`, so instances claiming at once
-each get different rows; SQLite runs one write at a time. A claimed row is not due again
-until its lease ends, so an instance killed mid-delivery only delays it: once the lease
-is over, any instance claims it again (at least once, never lost).
+Claiming is one UPDATE that sets a lease (`claimed_until`) on due rows and returns them,
+and claims nothing while any row's lease is running: one instance sends at a time, however
+many share the database. Claims take turns on an advisory lock on PostgreSQL (SQLite runs
+one write at a time). A claimed row is not due again until its lease ends, so an instance
+killed mid-delivery only delays it: once the lease is over, any instance claims it again
+(at least once, never lost).
 """
 
 import uuid
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,8 @@ from app.db.tables import OutboxMessage
 from app.notify.message import Delivery, Notification
 
 OUTBOX = cast(Table, OutboxMessage.__table__)
+# Any fixed number: instances that claim at the same moment take turns on it.
+_CLAIM_LOCK = 7_262_811
 _DELIVERY_COLUMNS = [
     OUTBOX.c[name]
     for name in ("id", "key", "channel", "event", "payload", "created_at", "attempts")
@@ -56,14 +59,18 @@ class OutboxRepository:
         await self.session.execute(statement)
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
-        """Lease up to `limit` due rows, oldest first, counting an attempt on each."""
-        due = select(OUTBOX.c.id).where(_due(now)).order_by(OUTBOX.c.id).limit(limit)
+        """Lease up to `limit` due rows, oldest first, counting an attempt on each; none
+        while another delivery's lease runs (another instance is sending)."""
         if self.session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+            lock = text(f"SELECT pg_try_advisory_xact_lock({_CLAIM_LOCK})")
+            if not await self.session.scalar(lock):
+                return []  # another instance is claiming right now
         table = OUTBOX.c
+        due = select(table.id).where(_due(now)).order_by(table.id).limit(limit)
+        sending = exists().where(_unsettled(), table.claimed_until > now)
         statement = (
             update(OUTBOX)
-            .where(table.id.in_(due.scalar_subquery()), _due(now))
+            .where(table.id.in_(due.scalar_subquery()), _due(now), ~sending)
             .values(claimed_until=lease_until, attempts=table.attempts + 1)
             .returning(*_DELIVERY_COLUMNS)
         )
@@ -93,11 +100,7 @@ class OutboxRepository:
 
     async def pending(self) -> int:
         """Rows neither delivered nor given up on."""
-        count = await self.session.scalar(
-            select(func.count()).where(
-                OUTBOX.c.delivered_at.is_(None), OUTBOX.c.failed_at.is_(None)
-            )
-        )
+        count = await self.session.scalar(select(func.count()).where(_unsettled()))
         return int(count or 0)
 
     async def for_lead(self, lead_id: uuid.UUID) -> list[OutboxMessage]:
@@ -110,11 +113,14 @@ class OutboxRepository:
         await self.session.execute(update(OUTBOX).where(OUTBOX.c.id == delivery_id).values(values))
 
 
+def _unsettled() -> ColumnElement[bool]:
+    return and_(OUTBOX.c.delivered_at.is_(None), OUTBOX.c.failed_at.is_(None))
+
+
 def _due(now: datetime) -> ColumnElement[bool]:
     table = OUTBOX.c
     return and_(
-        table.delivered_at.is_(None),
-        table.failed_at.is_(None),
+        _unsettled(),
         table.next_attempt_at <= now,
         or_(table.claimed_until.is_(None), table.claimed_until <= now),
     )

@@ -107,6 +107,27 @@ async def test_two_instances_deliver_each_lead_once(make_settings: SettingsFacto
     print("deliveries per instance:", split)
 
 
+async def test_one_instance_sends_at_a_time(make_settings: SettingsFactory) -> None:
+    """While one instance's delivery is under way, another sends nothing, not even the
+    lead it stored itself; it takes over once the first is done."""
+    async with webhook_receiver(WebhookReceiver(hold_next=True)) as hook:
+        timing = QUICK | {"notify_poll_seconds": 0.05, "notify_timeout_seconds": 5}
+        settings = make_settings(notify_webhook_url=hook.url, **timing)
+        async with running_app(settings) as first, running_app(settings) as second:
+            assert (await send(first, str(uuid.uuid4()), FORM)).status_code == 201
+            await hook.wait_for(1, answered=False)  # held, unanswered, by the receiver
+            assert (await send(second, str(uuid.uuid4()), FORM)).status_code == 201
+            await asyncio.sleep(1.0)  # twenty polls of the second instance
+            while_held = len(hook.attempts)
+            hook.release()
+            await hook.wait_for(2)
+            split = [await metric(port, DELIVERED) for port in (first, second)]
+
+    assert while_held == 1
+    assert len({received.json["id"] for received in hook.received}) == 2
+    assert sum(split) == 2
+
+
 async def test_a_receiver_that_never_answers_is_given_up_on_loudly(
     make_settings: SettingsFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
