@@ -156,7 +156,7 @@ async def test_sign_in_search_read_export_and_delete(
             facts["Tokens"] == f"{stored['prompt_tokens']:,} in, {stored['completion_tokens']} out"
         )
         assert re.fullmatch(r"\d+ ms \(first text after \d+ ms\)", facts["Latency"])
-        await page.screenshot(path=screenshots / "dashboard-transcript-desktop.png")
+        await page.screenshot(path=screenshots / "dashboard-signed-in-transcript.png")
 
         exported = await download(page, "Export JSON")
         assert exported[0] == f"conversation-{klarna}.json"
@@ -389,7 +389,7 @@ async def test_stats_chart_totals_answering_mode_and_resume_reload(
         )  # fmt: skip
         await page.get_by_label("Range").select_option("7")
         await expect(bars).to_have_count(7)
-        await page.screenshot(path=screenshots / "dashboard-stats-desktop.png", full_page=True)
+        await page.screenshot(path=screenshots / "dashboard-stats-chart.png", full_page=True)
 
         result = page.locator("#reload-result")
         await page.get_by_role("button", name="Reload the resume").click()
