@@ -3,11 +3,14 @@
 import asyncio
 import email
 import email.policy
+import ssl
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -157,10 +160,12 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.logins: list[str] = []
+        self.encrypted: list[bool] = []  # per message: whether it came over TLS
 
     async def handle_DATA(  # noqa: N802 (aiosmtpd's name)
-        self, _server: SMTP, _session: Session, envelope: Envelope
+        self, _server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        self.encrypted.append(session.ssl is not None)
         content = envelope.original_content or b""
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -177,11 +182,13 @@ class Mailbox:
 
 
 @asynccontextmanager
-async def smtp_server() -> AsyncIterator[tuple[Mailbox, int]]:
+async def smtp_server(tls: ssl.SSLContext | None = None) -> AsyncIterator[tuple[Mailbox, int]]:
+    """aiosmtpd on loopback; with `tls`, it offers STARTTLS and requires it (and TLS for
+    logging in) before it takes a message."""
     mailbox, port = Mailbox(), free_port()
     controller = Controller(
-        mailbox, hostname="127.0.0.1", port=port,
-        authenticator=mailbox.authenticate, auth_require_tls=False,
+        mailbox, hostname="127.0.0.1", port=port, authenticator=mailbox.authenticate,
+        tls_context=tls, require_starttls=tls is not None, auth_require_tls=tls is not None,
     )  # fmt: skip
     await asyncio.to_thread(controller.start)
     try:
@@ -241,6 +248,49 @@ async def test_starttls_is_required_when_asked_for(make_settings: SettingsFactor
     assert row.attempts >= 1
     assert row.last_error is not None
     assert "STARTTLS" in row.last_error.upper()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, and its key."""
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(certificate),
+        ],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return certificate, key
+
+
+async def test_an_email_goes_over_starttls_to_a_server_whose_certificate_is_trusted(
+    make_settings: SettingsFactory,
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SMTP_STARTTLS=true: the connection is upgraded, the certificate checked against the
+    machine's trust store (here SSL_CERT_FILE, holding the test server's own), and only
+    then are the login and the message sent."""
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(*certificate)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    async with smtp_server(server_tls) as (mailbox, smtp_port):
+        settings = make_settings(
+            notify_email_to="maya@example.com", smtp_host="127.0.0.1", smtp_port=smtp_port,
+            smtp_username="bot", smtp_password="pw", smtp_starttls=True, **QUICK,
+        )  # fmt: skip
+        async with running_app(settings) as port:
+            assert (await send(port, str(uuid.uuid4()), FORM)).status_code == 201
+            await wait_until(lambda: mailbox.messages)
+    [row] = await outbox_rows(settings)
+
+    assert mailbox.encrypted == [True]
+    assert mailbox.logins == ["bot"]
+    assert mailbox.messages[0]["Reply-To"] == "jane@acme.example"
+    assert row.delivered_at is not None
 
 
 async def test_a_daily_digest_of_new_unanswered_questions(make_settings: SettingsFactory) -> None:
