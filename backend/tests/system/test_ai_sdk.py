@@ -125,13 +125,14 @@ async def test_an_answer_is_reattached_on_another_instance_and_kept_going(
     assert fake_llm.cancelled_streams == 0
 
 
+@pytest.mark.parametrize("grace", [0.5, 0.0])  # 0: a site without resume stops at once
 async def test_an_answer_nobody_follows_is_stopped_and_kept(
-    make_settings: SettingsFactory, fake_llm: FakeLLM
+    make_settings: SettingsFactory, fake_llm: FakeLLM, grace: float
 ) -> None:
     fake_llm.script(Reply(tokens=TOKENS, token_delay=0.1))  # 4 s if nobody stops it
-    async with running_app(make_settings(ui_chat_resume_seconds=0.5)) as port:
+    async with running_app(make_settings(ui_chat_resume_seconds=grace)) as port:
         left = await client("leave", port, CHAT_ID, "Tell me about her.", "10")
-        await asyncio.sleep(0.5 + 0.5)  # the grace, and time to notice it has passed
+        await asyncio.sleep(grace + 0.5)  # the grace, and time to notice it has passed
         await fake_llm.wait_idle()
         resumed = await client("resume", port, CHAT_ID)
         history = await stored(port, CHAT_ID)
