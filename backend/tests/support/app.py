@@ -126,3 +126,18 @@ def threaded_app(**settings: object) -> Iterator[int]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+async def wait_for_port(port: int, process: asyncio.subprocess.Process, name: str) -> None:
+    """Until `process` accepts TCP connections on loopback `port` (30 s at most)."""
+    async with asyncio.timeout(30):
+        while process.returncode is None:
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+    raise RuntimeError(f"{name} exited at start-up")

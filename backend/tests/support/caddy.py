@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.support.app import BACKEND, free_port
+from tests.support.app import BACKEND, free_port, wait_for_port
 from tests.support.nginx import Proxy
 
 CADDY = shutil.which("caddy")
@@ -38,20 +38,6 @@ def site_config(directory: Path, app_port: int, http_port: int, https_port: int)
     return text
 
 
-async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
-    async with asyncio.timeout(30):
-        while process.returncode is None:
-            try:
-                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
-    raise RuntimeError("caddy exited at start-up")
-
-
 @asynccontextmanager
 async def caddy_in_front(app_port: int) -> AsyncIterator[Proxy]:
     """Serve deploy/Caddyfile in front of the app on `app_port` until the block ends."""
@@ -68,7 +54,7 @@ async def caddy_in_front(app_port: int) -> AsyncIterator[Proxy]:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            await _wait_for_port(https_port, process)
+            await wait_for_port(https_port, process, "caddy")
             yield Proxy(https_port, directory)
         finally:
             if process.returncode is None:

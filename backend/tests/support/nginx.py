@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.app import BACKEND, free_port
+from tests.support.app import BACKEND, free_port, wait_for_port
 
 NGINX = Path("/usr/sbin/nginx")
 SHIPPED = BACKEND.parent / "deploy" / "nginx.conf"
@@ -102,20 +102,6 @@ def _unprivileged(directory: Path) -> list[str]:
     return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
-async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
-    async with asyncio.timeout(30):
-        while process.returncode is None:
-            try:
-                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
-    raise RuntimeError("nginx exited at start-up")
-
-
 @asynccontextmanager
 async def nginx_in_front(app_port: int) -> AsyncIterator[Proxy]:
     """Serve deploy/nginx.conf in front of the app on `app_port` until the block ends."""
@@ -136,7 +122,7 @@ async def nginx_in_front(app_port: int) -> AsyncIterator[Proxy]:
         )
         proxy = Proxy(https_port, directory)
         try:
-            await _wait_for_port(https_port, process)
+            await wait_for_port(https_port, process, "nginx")
             yield proxy
         finally:
             if process.returncode is None:
