@@ -31,11 +31,11 @@ CounterKey = tuple[str, str]  # (scope, key) of a daily usage counter
 
 @dataclass(frozen=True, slots=True)
 class Spent:
-    """What was spent before this question: by the conversation, and today by the counters."""
+    """What the conversation had spent before this question (today's counters are read
+    by `UsageRepository.reserve`)."""
 
     questions: int
     session_tokens: int
-    today: dict[CounterKey, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ class ConversationRepository:
         row = (await self.session.execute(_COUNT_QUESTION, params)).first()
         if row is None:
             return None
-        return Spent(row[0] - 1, row[1] - reserve, {})
+        return Spent(row[0] - 1, row[1] - reserve)
 
     async def create(
         self, conversation_id: uuid.UUID, client_key: str, at: datetime, reserve: int
@@ -73,7 +73,7 @@ class ConversationRepository:
         """Store a new conversation with its first question counted and reserved."""
         params = {"conversation": conversation_id, "client": client_key, "now": at}
         await self.session.execute(_CREATE, params | {"reserve": reserve})
-        return Spent(0, 0, {})
+        return Spent(0, 0)
 
     async def add_tokens(self, conversation_id: uuid.UUID, tokens: int, at: datetime) -> None:
         await self.session.execute(

@@ -215,17 +215,19 @@ class ConversationService:
         context = self.context
         history_room = self._history_budget(context, tokens)
 
+        kept: list[HistoryMessage] = []  # the earlier turns sent, chosen while storing
+
         def reserve(history: list[HistoryMessage]) -> int:
+            nonlocal kept
+            kept = fit_history(history, history_room)
+            answer.prompt_estimate = _prompt_estimate(context, kept, tokens)
             if not self._answers.model_configured and context.excerpts is not None:
                 return 0  # excerpt answers spend no tokens
-            kept = fit_history(history, history_room)
-            return _prompt_estimate(context, kept, tokens) + self._limits.max_answer_tokens
+            return answer.prompt_estimate + self._limits.max_answer_tokens
 
         stored = await self._store.store_question(chat, question, tokens, client, reserve)
         history = stored.history
-        kept = fit_history(history, history_room)
         messages = build_messages(context.system_prompt, kept, question)
-        answer.prompt_estimate = _prompt_estimate(context, kept, tokens)
         answer.question_id, answer.asked_on = stored.id, stored.asked_on
         answer.reserved = stored.reserved
         logger.debug(
