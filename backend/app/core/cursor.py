@@ -6,13 +6,7 @@ import binascii
 import uuid
 from datetime import UTC, datetime
 
-from app.core.errors import AppError
-
-
-class InvalidCursorError(AppError):
-    code = "invalid_request"
-    status_code = 422
-    default_message = "That cursor is not one this server gave out."
+from app.core.errors import InvalidCursorError
 
 
 def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:

@@ -45,6 +45,14 @@ class InvalidMessageError(AppError):
     default_message = "That message could not be understood."
 
 
+class InvalidCursorError(AppError):
+    """A page cursor of the owner's lists (`app.core.cursor`) that this server did not give."""
+
+    code = "invalid_request"
+    status_code = 422
+    default_message = "That cursor is not one this server gave out."
+
+
 class MessageTooLongError(AppError):
     code = "message_too_long"
     status_code = 413
