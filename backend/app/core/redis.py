@@ -40,12 +40,7 @@ def open_redis(
         )
     except ValueError as exc:
         reason = hide_password(str(exc), url)
-        raise StartupError(f"REDIS_URL {redact_url(url)} is not a Redis URL: {reason}") from exc
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by `***`, fit for logs and errors."""
-    return redact(url)
+        raise StartupError(f"REDIS_URL {redact(url)} is not a Redis URL: {reason}") from exc
 
 
 def hide_password(text: str, url: str) -> str:

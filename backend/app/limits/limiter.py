@@ -98,12 +98,13 @@ class RateLimiter:
             return cls(settings, key_prefix=key_prefix)
         from redis.exceptions import RedisError
 
-        from app.core.redis import hide_password, open_redis, redact_url
+        from app.core.redact import redact
+        from app.core.redis import hide_password, open_redis
         from app.limits.storage import redis_backend
 
         client = open_redis(url)
         backend = redis_backend(client, url, key_prefix, settings.slot_lease_seconds)
-        redis = _Redis(client, backend, redact_url(url))
+        redis = _Redis(client, backend, redact(url))
         limiter = cls(settings, redis, key_prefix=key_prefix)
         limiter._down = (RedisError, StorageError)
         try:
