@@ -7,8 +7,7 @@ after the commit starts delivery at once. The sender claims due rows with a leas
 outcome: delivered, or tried again after a jittered exponential wait capped at
 NOTIFY_RETRY_MAX_SECONDS, or given up after NOTIFY_GIVE_UP_HOURS. Every instance runs a
 sender, and one sends at a time: nothing is claimed while another's leases run. Failures
-are logged and counted
-(`resume_chat_notifications{outcome="failed"}`).
+are logged and counted (`resume_chat_notifications{outcome="failed"}`).
 """
 
 import asyncio
