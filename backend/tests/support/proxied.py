@@ -24,9 +24,13 @@ TOKENS = [f"word{i} " for i in range(10)]
 TOKEN_DELAY = 0.3  # an answer takes about 3 s to write
 
 
+type Front = Callable[[int], AbstractAsyncContextManager[Proxy]]
+"""A proxy in front of the app on a port: `nginx_in_front` or `caddy_in_front`."""
+
+
 @asynccontextmanager
 async def behind(
-    front: Callable[[int], AbstractAsyncContextManager[Proxy]],
+    front: Front,
     make_settings: SettingsFactory,
     **overrides: object,
 ) -> AsyncIterator[Proxy]:

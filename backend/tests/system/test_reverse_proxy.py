@@ -2,7 +2,8 @@
 
 Through the proxy: a WebSocket chat works, streamed answers arrive as they are written
 (not buffered), rate limits count the real client (TRUSTED_PROXIES), and a client that
-sends its request header too slowly is cut off by the proxy.
+sends its request header too slowly is cut off by the proxy. The last two run behind
+deploy/Caddyfile too; test_caddy.py has Caddy's chat and stream.
 """
 
 from pathlib import Path
@@ -12,11 +13,13 @@ import pytest
 from devtools.fake_llm import FakeLLM, Reply
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
+from tests.support.caddy import CADDY, caddy_in_front
 from tests.support.nginx import NGINX, nginx_in_front
 from tests.support.proxied import (
     STREAMS,
     TOKEN_DELAY,
     TOKENS,
+    Front,
     behind,
     first_chunk,
     slow_header_client,
@@ -24,9 +27,17 @@ from tests.support.proxied import (
     websocket_chat,
 )
 
-pytestmark = pytest.mark.skipif(
+NEEDS_NGINX = pytest.mark.skipif(
     not NGINX.exists(), reason="needs Debian's nginx: apt-get install nginx"
 )
+NEEDS_CADDY = pytest.mark.skipif(
+    CADDY is None, reason="needs Debian's caddy: apt-get install caddy"
+)
+# Each shipped configuration, with the Host its site answers to.
+FRONTS = [
+    pytest.param(nginx_in_front, "chat.example.com", id="nginx", marks=NEEDS_NGINX),
+    pytest.param(caddy_in_front, "127.0.0.1", id="caddy", marks=NEEDS_CADDY),
+]
 
 
 @pytest.fixture
@@ -35,6 +46,7 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
 
 
+@NEEDS_NGINX
 async def test_a_websocket_chat_works_through_nginx(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
@@ -47,6 +59,7 @@ async def test_a_websocket_chat_works_through_nginx(
     assert frames[-1]["data"]["content"] == "She builds backends."
 
 
+@NEEDS_NGINX
 @pytest.mark.parametrize("kind", list(STREAMS))
 async def test_a_streamed_answer_is_not_buffered_by_nginx(
     kind: str, make_settings: SettingsFactory, fake_llm: FakeLLM
@@ -69,23 +82,28 @@ async def test_a_streamed_answer_is_not_buffered_by_nginx(
     assert first - direct < 1.0  # TLS and one more hop, not a wait for the answer
 
 
+@pytest.mark.parametrize(("front", "host"), FRONTS)
 async def test_rate_limits_count_the_real_client_not_the_proxy(
-    make_settings: SettingsFactory, fake_llm: FakeLLM
+    front: Front, host: str, make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
-    async with behind(
-        nginx_in_front, make_settings, rate_limit_questions_per_ip="2/minute"
-    ) as proxy:
-        # The X-Forwarded-For the first client sends is not believed: nginx appends the peer.
+    limits = {"rate_limit_questions_per_ip": "2/minute"}
+    async with behind(front, make_settings, **limits) as proxy:
+        # The X-Forwarded-For the first client sends is not believed: nginx appends the
+        # peer to it, Caddy trusts no client's.
         statuses, other = await statuses_from_two_clients(f"{proxy.url}/api/chat")
     assert statuses == [200, 200, 429]
     assert other == 200
 
 
-async def test_a_client_sending_its_header_slowly_is_cut_off_by_nginx(
-    make_settings: SettingsFactory,
+@pytest.mark.parametrize(("front", "host"), FRONTS)
+async def test_a_client_sending_its_header_slowly_is_cut_off_by_the_proxy(
+    front: Front, host: str, make_settings: SettingsFactory
 ) -> None:
-    async with behind(nginx_in_front, make_settings) as proxy:
-        answer, cut_after = await slow_header_client(proxy.port, "chat.example.com")
-    print(f"\nnginx cut a slow-header client after {cut_after:.1f} s")
-    assert answer == b""  # closed with no response
-    assert 9 <= cut_after <= 15, cut_after  # client_header_timeout 10s
+    async with behind(front, make_settings) as proxy:
+        answer, cut_after = await slow_header_client(proxy.port, host)
+    print(f"\n{host}: a slow-header client was cut after {cut_after:.1f} s")
+    if front is nginx_in_front:
+        assert answer == b""  # closed with no response
+    else:
+        assert b"200 OK" not in answer
+    assert 9 <= cut_after <= 15, cut_after  # client_header_timeout / read_header: 10 s
