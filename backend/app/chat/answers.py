@@ -8,6 +8,7 @@ counts it once; a real answer replaces the sweep's placeholder.
 """
 
 import json
+import sys
 import uuid
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
@@ -20,11 +21,12 @@ from app.chat.repository import (
     PLACEHOLDER_CODE,
     ConversationRepository,
     MessageRepository,
+    PostgresChat,
     UsageRepository,
 )
 from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
-from app.db.engine import Database, Executor, core_transaction
+from app.db.engine import Database, Executor, core_transaction, driver_connection, on_postgres
 
 logger = get_logger(__name__)
 
@@ -94,6 +96,9 @@ def placeholder(
 
 _NOT_COLUMNS = ("client_key", "asked_on", "reserved", "spent")
 _COLUMNS = tuple(f.name for f in fields(AnswerRecord) if f.name not in _NOT_COLUMNS)
+_SETTLE_FIELDS = tuple(
+    f.name for f in fields(AnswerRecord) if f.name not in ("conversation_id", "client_key")
+)
 
 
 async def save_answer(db: Executor, record: AnswerRecord) -> bool:
@@ -112,14 +117,22 @@ async def save_answer(db: Executor, record: AnswerRecord) -> bool:
 
 
 async def store_record(database: Database, record: AnswerRecord) -> bool:
-    """`save_answer` in a transaction of its own; False when its question has an answer
-    already, or its conversation is gone (deleted by its owner while it was answered: not
-    an outage, so nothing to retry). Database failures raise `StorageUnavailableError`."""
+    """`save_answer` in a transaction of its own (on PostgreSQL, one call of
+    `chat_settle`, which does the same); False when its question has an answer already,
+    or its conversation is gone (deleted by its owner while it was answered: not an
+    outage, so nothing to retry). Database failures raise `StorageUnavailableError`."""
     try:
+        if on_postgres(database):
+            async with driver_connection(database) as connection:
+                values = {name: getattr(record, name) for name in _SETTLE_FIELDS}
+                settled = await PostgresChat(connection).settle(
+                    conversation=record.conversation_id, client=record.client_key, **values
+                )
+                return settled is not None
         async with core_transaction(database) as db:
             return await save_answer(db, record)
     except StorageUnavailableError as error:
-        if not isinstance(error.__cause__, IntegrityError):
+        if not _conversation_gone(error.__cause__):
             raise
         logger.warning(
             "answer to message %d dropped: conversation %s is gone",
@@ -127,3 +140,11 @@ async def store_record(database: Database, record: AnswerRecord) -> bool:
             record.conversation_id,
         )
         return False
+
+
+def _conversation_gone(cause: BaseException | None) -> bool:
+    """Whether the answer's row broke its foreign key: its conversation was deleted."""
+    if isinstance(cause, IntegrityError):
+        return True
+    asyncpg = sys.modules.get("asyncpg")  # loaded only with a PostgreSQL engine
+    return asyncpg is not None and isinstance(cause, asyncpg.ForeignKeyViolationError)

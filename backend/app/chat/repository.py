@@ -12,6 +12,7 @@ transactions wait for each other.
 
 import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
@@ -107,8 +108,7 @@ class MessageRepository:
         """The newest `limit` messages with text, oldest first; an answer stored late (from
         the spool, by the sweep) right after its question."""
         rows = await self.session.execute(_recent(limit), {"conversation": conversation_id})
-        in_turns = sorted(rows.all(), key=lambda row: (row.reply_to or row.id, row.id))
-        return [StoredMessage(*row[:5]) for row in in_turns]
+        return _in_turns(rows.all())
 
 
 class UsageRepository:
@@ -131,6 +131,102 @@ class UsageRepository:
         params = {"added": tokens} | _counter_params(day, keys)
         rows = await self.session.execute(_reserve_usage(dialect, len(keys)), params)
         return {(scope, key): total - tokens for scope, key, total in rows.all()}
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What `PostgresChat.ask` did: the question's id, or None when a budget refused it
+    (nothing stored), and what the budgets read before it."""
+
+    question_id: int | None
+    spent: Spent
+    client_today: int
+    today: int
+
+
+class PostgresChat:
+    """A question, and an answer, as one call each on PostgreSQL: the functions of
+    migration 0009, which do what the repositories above do in a transaction (they say
+    how). Each call is a transaction of its own, so the day's counter rows, which every
+    question and answer updates, stay locked only while PostgreSQL runs it, and the
+    app makes one round trip where the transaction made five or six.
+
+    `connection` is asyncpg's, outside any transaction (`driver_connection`)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    async def list_recent(self, conversation_id: uuid.UUID, limit: int) -> list[StoredMessage]:
+        """`MessageRepository.list_recent`."""
+        return _in_turns(await self.connection.fetch(_PG_RECENT, conversation_id, limit))
+
+    async def ask(self, **values: Any) -> Asked:
+        """Check the budgets, store the question and reserve its tokens (`chat_ask`)."""
+        row = await self.connection.fetchrow(_PG_ASK, *(values[name] for name in _ASK_ARGS))
+        question_id, questions, session_tokens, client_today, today = row
+        return Asked(question_id, Spent(questions, session_tokens), client_today, today)
+
+    async def settle(self, **values: Any) -> int | None:
+        """Store an answer and settle its question's reservation (`chat_settle`); None
+        when its question has an answer already."""
+        args = (values[name] for name in _SETTLE_ARGS)
+        settled: int | None = await self.connection.fetchval(_PG_SETTLE, *args)
+        return settled
+
+
+def _in_turns(rows: Sequence[Sequence[Any]]) -> list[StoredMessage]:
+    """Rows of (role, content, tokens, created_at, source, id, reply_to), newest first,
+    as messages oldest first, each answer right after its question."""
+    in_turns = sorted(rows, key=lambda row: (row[6] or row[5], row[5]))
+    return [StoredMessage(*row[:5]) for row in in_turns]
+
+
+def _pg_call(function: str, arguments: tuple[str, ...]) -> str:
+    """`SELECT * FROM function(p_a => $1, p_b => $2, ...)`, from the constants below."""
+    named = ", ".join(f"p_{name} => ${number}" for number, name in enumerate(arguments, 1))
+    return f"SELECT * FROM {function}({named})"  # noqa: S608 (no outside text in it)
+
+
+_PG_RECENT = """
+SELECT role, content, tokens, created_at, source, id, reply_to FROM messages
+WHERE conversation_id = $1 AND content <> '' ORDER BY id DESC LIMIT $2
+"""
+_ASK_ARGS = (
+    "conversation",
+    "client",
+    "now",
+    "day",
+    "content",
+    "tokens",
+    "reserve",
+    "max_questions",
+    "per_session",
+    "per_client",
+    "per_day",
+)
+_PG_ASK = _pg_call("chat_ask", _ASK_ARGS)
+_SETTLE_ARGS = (
+    "conversation",
+    "client",
+    "reply_to",
+    "asked_on",
+    "reserved",
+    "spent",
+    "content",
+    "source",
+    "tokens",
+    "created_at",
+    "model",
+    "finish_reason",
+    "error_code",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "first_token_ms",
+)
+_PG_SETTLE = _pg_call("chat_settle", _SETTLE_ARGS)
 
 
 # The statements are built once: building and hashing them costs more than running them.

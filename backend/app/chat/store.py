@@ -25,6 +25,7 @@ from app.chat.protocol import DoneData, HistoryItem, Usage
 from app.chat.repository import (
     ConversationRepository,
     MessageRepository,
+    PostgresChat,
     StoredMessage,
     UsageRepository,
 )
@@ -34,7 +35,7 @@ from app.core.errors import StorageUnavailableError
 from app.core.logger import get_logger
 from app.core.metrics import Metrics
 from app.db.base import utcnow
-from app.db.engine import Database, core_transaction
+from app.db.engine import Database, core_transaction, driver_connection, on_postgres
 from app.llm.client import TokenUsage
 from app.llm.tokens import TokenCounter
 
@@ -63,6 +64,7 @@ class MessageStore:
         store_retry_seconds: float,
     ) -> None:
         self._database = database
+        self._on_postgres = on_postgres(database)
         self._spool = spool
         self._store_retry_seconds = store_retry_seconds
         self._counter = counter
@@ -101,6 +103,8 @@ class MessageStore:
         spent and reserved before it. A refusal rolls it all back.
         """
         now = utcnow()
+        if self._on_postgres:
+            return await self._ask_postgres(chat, question, tokens, client, reserve)
         counters = [SERVICE_KEY, client_counter(client.key)]
         async with core_transaction(self._database) as db:
             conversations, messages = ConversationRepository(db), MessageRepository(db)
@@ -131,6 +135,49 @@ class MessageStore:
             )
         chat.stored = True
         return StoredQuestion(question_id, now.date(), reserved, history)
+
+    async def _ask_postgres(
+        self,
+        chat: ChatSession,
+        question: str,
+        tokens: int,
+        client: Client,
+        reserve: Callable[[list[HistoryMessage]], int],
+    ) -> StoredQuestion:
+        """`store_question` on PostgreSQL: the history, then one call (`chat_ask`) that
+        checks the budgets, stores the question and reserves its tokens."""
+        now = utcnow()
+        async with driver_connection(self._database) as connection:
+            chat_db = PostgresChat(connection)
+            rows: list[StoredMessage] = []
+            if chat.stored:
+                rows = await chat_db.list_recent(chat.id, self._history_messages)
+            history = [HistoryMessage(row.role, row.content, self._tokens_of(row)) for row in rows]
+            reserved = reserve(history)
+            budgets = self._budgets
+            asked = await chat_db.ask(
+                conversation=chat.id,
+                client=client.key,
+                now=now,
+                day=now.date(),
+                content=question,
+                tokens=tokens,
+                reserve=reserved,
+                max_questions=budgets.turns_per_session,
+                per_session=budgets.per_session,
+                per_client=budgets.per_client_per_day,
+                per_day=budgets.per_day,
+            )
+        if asked.question_id is None:  # refused: say which budget is spent
+            budgets.check(
+                questions=asked.spent.questions,
+                session=asked.spent.session_tokens,
+                client_today=asked.client_today,
+                today=asked.today,
+            )
+            raise RuntimeError("chat_ask refused a question that the budgets allow")
+        chat.stored = True
+        return StoredQuestion(asked.question_id, now.date(), reserved, history)
 
     def _tokens_of(self, row: StoredMessage) -> int:
         return row.tokens if row.tokens is not None else self._counter.count(row.content)

@@ -7,6 +7,7 @@ turns the failure into `storage_unavailable`. Once the database answers again th
 next transaction simply works: nothing needs restarting.
 """
 
+import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
@@ -126,6 +127,28 @@ async def _storage_failures() -> AsyncIterator[None]:
     except storage_errors() as exc:
         logger.error("storage failed: %s", describe(exc))
         raise StorageUnavailableError() from exc
+
+
+@contextlib.asynccontextmanager
+async def driver_connection(database: Database) -> AsyncIterator[Any]:
+    """A pooled connection's own driver connection (asyncpg's on PostgreSQL), outside
+    SQLAlchemy and outside any transaction: each statement commits as it ends. For the
+    calls every question makes (`PostgresChat`), where SQLAlchemy's layers cost more CPU
+    than the call itself; failures become `storage_unavailable` as in `transaction()`."""
+    engine: AsyncEngine = database.kw["bind"]
+    async with _storage_failures(), engine.connect() as connection:
+        pooled = await connection.get_raw_connection()
+        try:
+            yield pooled.driver_connection
+        except (OSError, TimeoutError, asyncio.CancelledError):
+            # It may be half-way through a reply: the pool must not hand it out again.
+            await connection.invalidate()
+            raise
+
+
+def on_postgres(database: Database) -> bool:
+    engine: AsyncEngine = database.kw["bind"]
+    return engine.dialect.name == "postgresql"
 
 
 def dialect_of(db: Executor) -> str:

@@ -31,9 +31,13 @@ def test_scripts_of_an_unknown_shape_leave_the_decision_to_alembic(tmp_path: Pat
 
 
 def downgrade_one(connection: Connection) -> None:
+    downgrade_to(connection, "-1")
+
+
+def downgrade_to(connection: Connection, revision: str) -> None:
     config = Config(str(BACKEND_DIR / "alembic.ini"))
     config.attributes["connection"] = connection
-    command.downgrade(config, "-1")
+    command.downgrade(config, revision)
 
 
 async def test_alembic_runs_only_when_the_schema_is_behind(
@@ -74,7 +78,7 @@ async def test_0008_backfills_which_question_each_stored_answer_replies_to(
     try:
         await migrate.upgrade_database(engine)
         async with engine.begin() as connection:
-            await connection.run_sync(downgrade_one)  # to 0007, before reply_to
+            await connection.run_sync(downgrade_to, "0007")  # before reply_to
             await connection.execute(
                 text(
                     "INSERT INTO conversations (id, question_count, tokens_used, created_at,"
