@@ -3,8 +3,13 @@
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from app.core.config import Settings
+from app.db.tables import Conversation, Message, UsageCounter
 
 from devtools.fake_llm import FakeLLM, Reply
+from tests.api.test_admin import database
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
 from tests.support.chat_client import chat
@@ -37,6 +42,51 @@ async def test_a_spent_budget_refuses_questions_before_they_go_upstream(
     expected_other = "done" if budget == "budget_tokens_per_session" else "error"
     assert other_session.final["type"] == expected_other
     assert len(fake_llm.requests) == (2 if expected_other == "done" else 1)
+
+
+@pytest.mark.parametrize(
+    ("limit", "code"),
+    [
+        ({"budget_tokens_per_session": ONE_ANSWER}, "budget_exceeded"),
+        ({"budget_tokens_per_ip_per_day": ONE_ANSWER}, "budget_exceeded"),
+        ({"budget_tokens_per_day": ONE_ANSWER}, "budget_exceeded"),
+        ({"max_turns_per_session": 1}, "session_limit_reached"),
+    ],
+)
+async def test_a_refused_question_changes_nothing_stored(
+    make_settings: SettingsFactory, limit: dict[str, int], code: str
+) -> None:
+    """On PostgreSQL the check and the writes are one function call (`chat_ask`); on
+    SQLite a transaction rolled back. Either way a refusal leaves no trace but the
+    error: no message, no question counted, no tokens reserved."""
+    settings = make_settings(**limit)
+    async with running_app(settings) as port, chat(port) as client:
+        assert (await client.ask("First?")).final["type"] == "done"
+        before = await stored_totals(settings)
+        refused = await client.ask("Second?")
+        after = await stored_totals(settings)
+
+    assert refused.final["data"]["code"] == code
+    assert before["messages"] == 2 and before["questions"] == 1
+    assert before["tokens"] == before["service_today"] > 0  # the answer's, nothing reserved
+    assert after == before
+
+
+async def stored_totals(settings: Settings) -> dict[str, int]:
+    """Messages, questions counted and tokens in the conversations and today's counters."""
+    async with database(settings) as store, store.begin() as db:
+        totals = {
+            "messages": await db.scalar(select(func.count()).select_from(Message)),
+            "questions": await db.scalar(select(func.sum(Conversation.question_count))),
+            "tokens": await db.scalar(select(func.sum(Conversation.tokens_used))),
+            "service_today": await db.scalar(
+                select(func.sum(UsageCounter.tokens)).where(UsageCounter.scope == "service")
+            ),
+            "client_today": await db.scalar(
+                select(func.sum(UsageCounter.tokens)).where(UsageCounter.scope == "client")
+            ),
+        }
+    return {name: value or 0 for name, value in totals.items()}
 
 
 async def test_only_the_newest_whole_turns_that_fit_are_sent(
