@@ -7,7 +7,6 @@ from sqlalchemy import func, select
 
 from app.core.config import Settings
 from app.db.tables import Conversation, Message, UsageCounter
-
 from devtools.fake_llm import FakeLLM, Reply
 from tests.api.test_admin import database
 from tests.conftest import SettingsFactory
@@ -67,7 +66,7 @@ async def test_a_refused_question_changes_nothing_stored(
         after = await stored_totals(settings)
 
     assert refused.final["data"]["code"] == code
-    assert before["messages"] == 2 and before["questions"] == 1
+    assert (before["messages"], before["questions"]) == (2, 1)
     assert before["tokens"] == before["service_today"] > 0  # the answer's, nothing reserved
     assert after == before
 

@@ -1,6 +1,7 @@
 """The chat over a real WebSocket against a running app and the loopback fake provider."""
 
 import asyncio
+import time
 import uuid
 
 from app.core.config import Settings
@@ -41,6 +42,44 @@ async def test_streamed_answer_uses_the_resume(
     assert request.headers["authorization"] == "Bearer sk-test-secret-key"
     assert request.headers["x-title"] == "Resume Chatbot"
     assert "http-referer" in request.headers
+
+
+async def test_tokens_streamed_within_the_chunk_interval_go_out_as_one_frame(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    """The first token goes at once; the rest, streamed within `WS_CHUNK_INTERVAL` of
+    it, wait for the interval and go out together, and `done` follows at once."""
+    tokens = [f"w{i} " for i in range(10)]
+    fake_llm.script(Reply(tokens=tokens, token_delay=0.01))
+    settings = make_settings(ws_chunk_interval=1.0)
+    async with running_app(settings) as port, chat(port) as client:
+        asked = time.perf_counter()
+        await client.send({"type": "message", "data": "Tell me about her."})
+        first = await client.receive()
+        first_at = time.perf_counter()
+        answer = await client.collect()
+        done_at = time.perf_counter()
+
+    assert (first["data"], first["seq"]) == ("w0 ", 1)
+    assert first_at - asked < 0.8  # not held for the interval
+    assert (answer.chunks, answer.seqs) == (["".join(tokens[1:])], [10])
+    assert done_at - first_at >= 0.9  # the rest waited for the interval
+    assert answer.final["data"]["content"] == "".join(tokens)
+
+
+async def test_with_no_chunk_interval_each_token_is_a_frame(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    tokens = [f"w{i} " for i in range(10)]
+    fake_llm.script(Reply(tokens=tokens, token_delay=0.05))
+    async with running_app(make_settings(ws_chunk_interval=0)) as port, chat(port) as client:
+        answer = await client.ask("Tell me about her.")
+
+    # One frame per chunk as it streams (the leak guard may hold a short tail back to the
+    # next token: a frame of two then).
+    assert len(answer.chunks) >= 8
+    assert answer.text == "".join(tokens)
+    assert answer.seqs[-1] == 10
 
 
 async def test_resumed_session_shows_history_and_the_model_sees_it(

@@ -96,7 +96,7 @@ async def _converse(
     client: Client,
     requested: tuple[str | None, int],
 ) -> None:
-    sender = SocketSender(websocket, settings.ws_send_timeout)
+    sender = SocketSender(websocket, settings.ws_send_timeout, settings.ws_chunk_interval)
     session_id, last_seq = requested
     try:
         opened = await service.open_session(session_id)
