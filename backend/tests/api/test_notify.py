@@ -124,7 +124,13 @@ async def test_one_instance_sends_at_a_time(make_settings: SettingsFactory) -> N
             while_held = len(hook.attempts)
             hook.release()
             await hook.wait_for(2)
-            split = [await metric(port, DELIVERED) for port in (first, second)]
+            # Each instance counts its delivery once the receiver has answered it.
+            async with asyncio.timeout(10):
+                while True:
+                    split = [await metric(port, DELIVERED) for port in (first, second)]
+                    if sum(split) >= 2:
+                        break
+                    await asyncio.sleep(0.05)
 
     assert while_held == 1
     assert len({received.json["id"] for received in hook.received}) == 2
