@@ -10,11 +10,10 @@ amount of memory and never holds up the answer (which is stored either way).
 A socket gets the chunks it has not been sent yet as one `chunk` frame: their texts
 joined, the last one's `seq`. Each frame sent costs a write to the socket, the largest
 single cost of an answer (bench/PERFORMANCE.md); a joined frame costs one for all of
-them. So after each send the socket waits `WS_CHUNK_INTERVAL` (40 ms) before the next:
-the tokens that stream in meanwhile go out together, at most 25 frames a second, as
-chat front ends paint them anyway. The first chunk and the final frame go at once, and a
-socket that falls behind (a busy server, a replay after reconnecting) gets everything it
-missed in one frame.
+them. A socket follows its answer paced by `WS_CHUNK_INTERVAL` (`LiveAnswer.follow`):
+the tokens that stream in within 40 ms of a send go out together, as chat front ends
+paint them anyway, while the first chunk and the final frame go at once; a socket that
+falls behind (a busy server, a replay after reconnecting) gets what it missed at once.
 """
 
 import asyncio
@@ -39,10 +38,9 @@ POLICY_VIOLATION = 1008
 
 
 class SocketSender:
-    def __init__(self, websocket: WebSocket, send_timeout: float, chunk_interval: float) -> None:
+    def __init__(self, websocket: WebSocket, send_timeout: float) -> None:
         self._websocket = websocket
         self._send_timeout = send_timeout
-        self._chunk_interval = chunk_interval
         self._lock = asyncio.Lock()
         self.open = True
 
@@ -72,8 +70,6 @@ class SocketSender:
                 await self.send(*coalesce(batch))
                 if not self.open:
                     return
-                if self._chunk_interval and batch[-1].startswith(_CHUNK_PREFIX):
-                    await asyncio.sleep(self._chunk_interval)  # let the next tokens gather
         except AppError as error:  # the answer could not be followed to its end
             await self.send(error_frame(error))
 

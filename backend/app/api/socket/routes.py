@@ -96,7 +96,7 @@ async def _converse(
     client: Client,
     requested: tuple[str | None, int],
 ) -> None:
-    sender = SocketSender(websocket, settings.ws_send_timeout, settings.ws_chunk_interval)
+    sender = SocketSender(websocket, settings.ws_send_timeout)
     session_id, last_seq = requested
     try:
         opened = await service.open_session(session_id)
@@ -116,9 +116,10 @@ async def _converse(
         answering=streaming is not None,
     )
     await sender.send(SessionEvent(data=data).model_dump_json())
-    socket = _Socket(websocket, sender, service, hub, opened.session, client)
+    pace = settings.ws_chunk_interval
+    socket = _Socket(websocket, sender, service, hub, opened.session, client, pace)
     if streaming is not None:
-        socket.follow(hub.follow(streaming, last_seq))
+        socket.follow(hub.follow(streaming, last_seq, pace=socket.pace))
     try:
         await socket.serve(settings)
     finally:
@@ -137,9 +138,11 @@ class _Socket:
         hub: LiveHub,
         chat: ChatSession,
         client: Client,
+        pace: float,
     ) -> None:
         self._websocket, self._sender, self._service, self._hub = websocket, sender, service, hub
         self._chat, self._client = chat, client
+        self.pace = pace  # WS_CHUNK_INTERVAL: see LiveAnswer.follow
         self._following: asyncio.Task[None] | None = None
 
     def answering(self) -> bool:
@@ -185,7 +188,7 @@ class _Socket:
         except AppError as error:
             await self._sender.send(error_frame(error))
             return
-        self.follow(answer.follow())
+        self.follow(answer.follow(pace=self.pace))
 
 
 def _up_to(history: list[HistoryItem], question: str) -> list[HistoryItem]:
