@@ -102,9 +102,9 @@ class MessageStore:
         rows: concurrent questions are checked one after the other, each against what is
         spent and reserved before it. A refusal rolls it all back.
         """
-        now = utcnow()
         if self._on_postgres:
             return await self._ask_postgres(chat, question, tokens, client, reserve)
+        now = utcnow()
         counters = [SERVICE_KEY, client_counter(client.key)]
         async with core_transaction(self._database) as db:
             conversations, messages = ConversationRepository(db), MessageRepository(db)

@@ -119,7 +119,7 @@ async def _converse(
     pace = settings.ws_chunk_interval
     socket = _Socket(websocket, sender, service, hub, opened.session, client, pace)
     if streaming is not None:
-        socket.follow(hub.follow(streaming, last_seq, pace=socket.pace))
+        socket.follow(hub.follow(streaming, last_seq, pace=pace))
     try:
         await socket.serve(settings)
     finally:
