@@ -59,7 +59,7 @@ class Settings(BaseSettings):
 
     # Storage.
     database_url: str = DEFAULT_DATABASE_URL
-    database_pool_size: int = Field(10, ge=1, le=500)
+    database_pool_size: int = Field(20, ge=1, le=500)
     # Seconds a question may queue for one of the pool's connections under load; a busy
     # pool is not an outage, so this is longer than the connect and query deadlines.
     database_pool_timeout: Seconds = 30.0
