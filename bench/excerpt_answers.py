@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from app.resume.excerpts import ExcerptIndex
+from app.resume.excerpt_index import ExcerptIndex
 from app.resume.loader import load_resume
 
 BACKEND = Path(__file__).resolve().parents[1] / "backend"

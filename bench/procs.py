@@ -7,7 +7,7 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
@@ -61,16 +61,17 @@ async def child(
     env: Mapping[str, str] | None = None,
     talk: bool = False,
     cwd: Path = BACKEND,
+    wrapper: Sequence[str] = (),
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run `python args...` from `cwd` (backend/) in its own process group; end the group
-    on exit.
+    on exit. `wrapper` goes before `python` (e.g. valgrind and its options).
 
     With `talk`, its stdin and stdout are pipes; otherwise stdout goes to `log` with stderr.
     """
     pipe = asyncio.subprocess.PIPE
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, cwd=cwd, env=dict(env or clean_env()),
+            *wrapper, sys.executable, *args, cwd=cwd, env=dict(env or clean_env()),
             stdin=pipe if talk else asyncio.subprocess.DEVNULL, stdout=pipe if talk else out,
             stderr=out, start_new_session=True,
         )  # fmt: skip

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from app.resume.excerpts import ExcerptIndex
+from app.resume.excerpt_index import ExcerptIndex
 from app.resume.loader import Resume
 
 _RESUME = re.compile(r"<resume>\n(.*)\n</resume>", re.DOTALL)

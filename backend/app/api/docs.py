@@ -11,6 +11,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.api.errors import ERROR_BODY_REF
 from app.api.socket.docs import limits_paragraph
 from app.core.config import Settings
 
@@ -31,7 +32,7 @@ _BODY_TOO_LARGE = {
     "description": "The body is over MAX_REQUEST_BODY_BYTES (refused before it is read whole)",
     "content": {
         "application/json": {
-            "schema": {"$ref": "#/components/schemas/ErrorBody"},
+            "schema": {"$ref": ERROR_BODY_REF},
             "example": {
                 "error": {
                     "code": "content_too_large",

@@ -6,10 +6,9 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, and_, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.engine import insert_for
 from app.db.tables import Conversation, KnowledgeGap, Lead
 from app.leads.schemas import GapItem, LeadItem
 
@@ -29,8 +28,7 @@ _LEAD_COLUMNS = (
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return insert_for(session.get_bind().dialect.name, table)
 
 
 class LeadRepository:

@@ -112,7 +112,7 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
     )
     # Every connection is kept alive between answers: aiohttp's pool has no per-request scan.
     limits = httpx.Limits(max_connections=settings.llm_max_connections)
-    return httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport(limits, _tls_context()))
+    return httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport(limits, _tls_context))
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -13,7 +13,7 @@ httpx error a caller of httpx expects, so `LLMClient` tells timeouts from outage
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import aiohttp
 import httpx
@@ -60,11 +60,21 @@ class _Body(httpx.AsyncByteStream):
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One aiohttp session with a pool of `limits.max_connections`, all kept alive."""
+    """One aiohttp session with a pool of `limits.max_connections`, all kept alive.
 
-    def __init__(self, limits: httpx.Limits, verify: ssl.SSLContext | None = None) -> None:
+    `tls` makes the TLS settings of https requests (httpx's by default); it is called on
+    the first one, since loading a CA bundle costs more CPU than all else the transport
+    does before a first answer, and a provider on plain http never needs it.
+    """
+
+    def __init__(
+        self,
+        limits: httpx.Limits,
+        tls: Callable[[], ssl.SSLContext] = httpx.create_ssl_context,
+    ) -> None:
         self._limits = limits
-        self._ssl = verify or httpx.create_ssl_context()
+        self._tls = tls
+        self._tls_context: ssl.SSLContext | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -72,13 +82,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             keepalive_timeout=self._limits.keepalive_expiry or 15.0,
-            ssl=self._ssl,
         )
         return aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,  # httpx decodes content-encoding itself
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),  # httpx sets them
         )
+
+    def _ssl(self, url: httpx.URL) -> ssl.SSLContext | bool:
+        if url.scheme != "https":
+            return True  # aiohttp's default, unused without TLS
+        if self._tls_context is None:
+            self._tls_context = self._tls()
+        return self._tls_context
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
@@ -96,6 +112,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body,
                 allow_redirects=False,
                 compress=None,
+                ssl=self._ssl(request.url),
                 timeout=aiohttp.ClientTimeout(
                     connect=timeout.get("pool"),
                     sock_connect=timeout.get("connect"),

@@ -15,10 +15,9 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import ColumnElement, Table, and_, exists, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.engine import insert_for
 from app.db.tables import OutboxMessage
 from app.notify.message import Delivery, Notification
 
@@ -39,8 +38,6 @@ class OutboxRepository:
         """One row per channel; a key already there (the same event again) adds nothing."""
         if not channels:
             return
-        dialect = self.session.get_bind().dialect.name
-        insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
         payload = orjson.dumps(notification.payload()).decode()
         rows = [
             {
@@ -55,7 +52,8 @@ class OutboxRepository:
             }
             for channel in channels
         ]
-        statement = insert_into(OUTBOX).values(rows).on_conflict_do_nothing(index_elements=["key"])
+        insert = insert_for(self.session.get_bind().dialect.name, OUTBOX)
+        statement = insert.values(rows).on_conflict_do_nothing(index_elements=["key"])
         await self.session.execute(statement)
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:

@@ -1,5 +1,6 @@
 """What /openapi.json, /docs and /redoc tell a reader matches what the server does."""
 
+import json
 import re
 from typing import Any
 
@@ -57,3 +58,17 @@ async def test_the_doc_pages_load_their_assets_from_this_server(
     assert all(url.startswith("/static/vendor/") for url in assets)
     assert [response.status_code for response in fetched] == [200] * 5
     assert all("default-src 'self'" in page.headers["content-security-policy"] for page in pages)
+
+
+async def test_every_documented_error_body_refers_to_a_schema_that_is_there(
+    make_settings: SettingsFactory,
+) -> None:
+    async with running_app(make_settings()) as port, httpx.AsyncClient() as http:
+        schema = (await http.get(f"http://127.0.0.1:{port}/openapi.json")).json()
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(schema)))
+    assert "ErrorBody" in refs
+    assert refs <= set(schema["components"]["schemas"])
+    responses = schema["paths"]["/api/chat"]["post"]["responses"]
+    assert responses["429"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }

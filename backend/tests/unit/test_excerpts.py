@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from app.core.config import DEFAULT_RESUME
-from app.resume.excerpts import ExcerptIndex, Excerpts
+from app.resume.excerpt_index import ExcerptIndex
+from app.resume.excerpts import Excerpts
 from app.resume.loader import Resume, load_resume
 from app.resume.passages import sentences, units_of
 

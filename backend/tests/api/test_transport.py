@@ -1,0 +1,85 @@
+"""AiohttpTransport's TLS settings: made on the first https request, never for plain http."""
+
+import asyncio
+import contextlib
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.llm.transport import AiohttpTransport
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, and its key."""
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(certificate),
+        ],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return certificate, key
+
+
+@asynccontextmanager
+async def serving(tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    """A loopback server answering every request `200 ok`, over TLS with `tls`; its port."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(RESPONSE)
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=tls)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+async def test_tls_settings_are_made_once_on_the_first_https_request(
+    certificate: tuple[Path, Path],
+) -> None:
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(*certificate)
+    made: list[ssl.SSLContext] = []
+
+    def trusting_the_test_certificate() -> ssl.SSLContext:
+        made.append(ssl.create_default_context(cafile=certificate[0]))
+        return made[-1]
+
+    transport = AiohttpTransport(httpx.Limits(), trusting_the_test_certificate)
+    async with (
+        serving() as plain,
+        serving(server_tls) as secure,
+        httpx.AsyncClient(transport=transport) as http,
+    ):
+        assert (await http.get(f"http://127.0.0.1:{plain}/")).text == "ok"
+        assert made == []
+        for _ in range(2):
+            assert (await http.get(f"https://127.0.0.1:{secure}/")).text == "ok"
+    assert len(made) == 1
+
+
+async def test_https_checks_the_certificate_against_httpxs_trust_store(
+    certificate: tuple[Path, Path],
+) -> None:
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(*certificate)
+    async with (
+        serving(server_tls) as secure,
+        httpx.AsyncClient(transport=AiohttpTransport(httpx.Limits())) as http,
+    ):
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"https://127.0.0.1:{secure}/")
