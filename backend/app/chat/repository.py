@@ -18,10 +18,8 @@ from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Executable, Table, bindparam, case, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.db.engine import Executor, dialect_of
+from app.db.engine import Executor, dialect_of, insert_for
 from app.db.tables import Conversation, Message, UsageCounter
 
 CONVERSATIONS = cast(Table, Conversation.__table__)
@@ -299,8 +297,7 @@ _ANSWER_COLUMNS = (
 
 @functools.cache
 def _insert_answer(dialect: str) -> Executable:
-    insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_into(MESSAGES)
+    statement = insert_for(dialect, MESSAGES)
     return statement.on_conflict_do_update(
         index_elements=["reply_to"],
         set_={name: statement.excluded[name] for name in _ANSWER_COLUMNS},
@@ -329,7 +326,6 @@ def _recent(limit: int) -> Executable:
 
 @functools.cache
 def _add_usage(dialect: str, counters: int) -> Executable:
-    insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
     rows: list[dict[str, Any]] = [
         {
             "scope": bindparam(f"scope_{index}"),
@@ -339,7 +335,7 @@ def _add_usage(dialect: str, counters: int) -> Executable:
         }
         for index in range(counters)
     ]
-    statement = insert_into(USAGE).values(rows)
+    statement = insert_for(dialect, USAGE).values(rows)
     return statement.on_conflict_do_update(
         index_elements=["scope", "key", "day"],
         set_={"tokens": USAGE.c.tokens + statement.excluded.tokens},

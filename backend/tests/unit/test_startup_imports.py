@@ -13,6 +13,7 @@ import sys
 
 LOADED_WHEN_NEEDED = (
     *("bm25s", "numpy", "asyncpg", "aiosmtplib", "alembic", "redis", "yaml"),
+    "sqlalchemy.dialects.postgresql",
     *("app.resume.excerpt_index", "app.resume.topics", "app.resume.passages", "app.resume.replies"),
 )
 
