@@ -70,8 +70,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        # DATABASE_POOL_SIZE "plus as many again in bursts", all kept once opened: overflow
+        # connections would be closed after each burst and opened again at the next (a
+        # connection set-up, with most servers a TLS handshake), 5 % of the CPU at 100
+        # sessions (bench/PERFORMANCE.md).
+        pool_size=2 * settings.database_pool_size,
+        max_overflow=0,
         pool_timeout=settings.database_pool_timeout,
         connect_args={
             "timeout": settings.database_connect_timeout,
