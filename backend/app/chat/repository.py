@@ -167,7 +167,7 @@ class PostgresChat:
     async def settle(self, **values: Any) -> int | None:
         """Store an answer and settle its question's reservation (`chat_settle`); None
         when its question has an answer already."""
-        args = (values[name] for name in _SETTLE_ARGS)
+        args = (values[name] for name in (*_SETTLE_ARGS, *_ANSWER_COLUMNS))
         settled: int | None = await self.connection.fetchval(_PG_SETTLE, *args)
         return settled
 
@@ -203,28 +203,6 @@ _ASK_ARGS = (
     "per_day",
 )
 _PG_ASK = _pg_call("chat_ask", _ASK_ARGS)
-_SETTLE_ARGS = (
-    "conversation",
-    "client",
-    "reply_to",
-    "asked_on",
-    "reserved",
-    "spent",
-    "content",
-    "source",
-    "tokens",
-    "created_at",
-    "model",
-    "finish_reason",
-    "error_code",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "latency_ms",
-    "first_token_ms",
-)
-_PG_SETTLE = _pg_call("chat_settle", _SETTLE_ARGS)
 
 
 # The statements are built once: building and hashing them costs more than running them.
@@ -293,6 +271,9 @@ _ANSWER_COLUMNS = (
     "latency_ms",
     "first_token_ms",
 )
+# `chat_settle`'s arguments, by name: the answer's columns and what settles its reservation.
+_SETTLE_ARGS = ("conversation", "client", "reply_to", "asked_on", "reserved", "spent")
+_PG_SETTLE = _pg_call("chat_settle", (*_SETTLE_ARGS, *_ANSWER_COLUMNS))
 
 
 @functools.cache

@@ -4,7 +4,6 @@ import asyncio
 import email
 import email.policy
 import ssl
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -254,22 +253,6 @@ async def test_starttls_is_required_when_asked_for(make_settings: SettingsFactor
     assert row.attempts >= 1
     assert row.last_error is not None
     assert "STARTTLS" in row.last_error.upper()
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, and its key."""
-    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(certificate),
-        ],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return certificate, key
 
 
 async def test_an_email_goes_over_starttls_to_a_server_whose_certificate_is_trusted(
