@@ -122,8 +122,7 @@ async def core_transaction(database: Database) -> AsyncIterator[AsyncConnection]
     """`transaction()` on a bare connection, for Core statements only: every question's
     two transactions run here, where the ORM session's bookkeeping cost more CPU than
     the statements themselves (bench/PERFORMANCE.md)."""
-    engine: AsyncEngine = database.kw["bind"]
-    async with _storage_failures(), engine.begin() as connection:
+    async with _storage_failures(), _engine(database).begin() as connection:
         yield connection
 
 
@@ -142,8 +141,7 @@ async def driver_connection(database: Database) -> AsyncIterator[Any]:
     SQLAlchemy and outside any transaction: each statement commits as it ends. For the
     calls every question makes (`PostgresChat`), where SQLAlchemy's layers cost more CPU
     than the call itself; failures become `storage_unavailable` as in `transaction()`."""
-    engine: AsyncEngine = database.kw["bind"]
-    async with _storage_failures(), engine.connect() as connection:
+    async with _storage_failures(), _engine(database).connect() as connection:
         pooled = await connection.get_raw_connection()
         try:
             yield pooled.driver_connection
@@ -154,8 +152,13 @@ async def driver_connection(database: Database) -> AsyncIterator[Any]:
 
 
 def on_postgres(database: Database) -> bool:
+    return _engine(database).dialect.name == "postgresql"
+
+
+def _engine(database: Database) -> AsyncEngine:
+    """The engine `make_database` bound the sessions to."""
     engine: AsyncEngine = database.kw["bind"]
-    return engine.dialect.name == "postgresql"
+    return engine
 
 
 def dialect_of(db: Executor) -> str:

@@ -142,7 +142,7 @@ class _Socket:
     ) -> None:
         self._websocket, self._sender, self._service, self._hub = websocket, sender, service, hub
         self._chat, self._client = chat, client
-        self.pace = pace  # WS_CHUNK_INTERVAL: see LiveAnswer.follow
+        self._pace = pace  # WS_CHUNK_INTERVAL: see LiveAnswer.follow
         self._following: asyncio.Task[None] | None = None
 
     def answering(self) -> bool:
@@ -188,7 +188,7 @@ class _Socket:
         except AppError as error:
             await self._sender.send(error_frame(error))
             return
-        self.follow(answer.follow(pace=self.pace))
+        self.follow(answer.follow(pace=self._pace))
 
 
 def _up_to(history: list[HistoryItem], question: str) -> list[HistoryItem]:
