@@ -71,7 +71,8 @@ async def test_with_no_chunk_interval_each_token_is_a_frame(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
     tokens = [f"w{i} " for i in range(10)]
-    fake_llm.script(Reply(tokens=tokens, token_delay=0.05))
+    # 20 ms apart: paced by the default 40 ms, they would come in about six frames.
+    fake_llm.script(Reply(tokens=tokens, token_delay=0.02))
     async with running_app(make_settings(ws_chunk_interval=0)) as port, chat(port) as client:
         answer = await client.ask("Tell me about her.")
 
