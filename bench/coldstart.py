@@ -121,6 +121,22 @@ async def run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     runs: dict[str, list[dict[str, float]]] = {"bare": []} | {name: [] for name in backends}
     logs = args.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    async with restarted(backends, logs) as settings:
+        for index in range(args.rounds):
+            print(f"round {index + 1}", flush=True)
+            runs["bare"].append(await time_bare(logs / "bare.log"))
+            for name, backend in backends.items():
+                runs[name].append(await time_app(backend, settings[name], logs / f"{name}.log"))
+    return runs
+
+
+@asynccontextmanager
+async def restarted(
+    backends: dict[str, Path], logs: Path
+) -> AsyncIterator[dict[str, dict[str, str]]]:
+    """What each backend's start is timed against: the stand-in provider answering at
+    once, and a SQLite database of its own, migrated already (a restart). Yields each
+    backend's settings."""
     provider_port = free_port()
     provider = f"http://127.0.0.1:{provider_port}/v1"
     fake = ["-m", "devtools.fake_llm", "--port", str(provider_port), "--tokens", "5",
@@ -128,17 +144,12 @@ async def run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     with tempfile.TemporaryDirectory(prefix="coldstart-") as work:
         async with child(fake, log=logs / "provider.log") as process:
             await wait_http(f"{provider}/chat/completions", process)
-            databases = {}
+            settings = {}
             for name, backend in backends.items():
-                databases[name] = f"sqlite+aiosqlite:///{Path(work) / name}.db"
-                await migrate(databases[name], logs / "migrate.log", cwd=backend)
-            for index in range(args.rounds):
-                print(f"round {index + 1}", flush=True)
-                runs["bare"].append(await time_bare(logs / "bare.log"))
-                for name, backend in backends.items():
-                    settings = settings_for(databases[name], provider)
-                    runs[name].append(await time_app(backend, settings, logs / f"{name}.log"))
-    return runs
+                database = f"sqlite+aiosqlite:///{Path(work) / name}.db"
+                await migrate(database, logs / "migrate.log", cwd=backend)
+                settings[name] = settings_for(database, provider)
+            yield settings
 
 
 def report(runs: dict[str, list[dict[str, float]]]) -> str:

@@ -15,11 +15,10 @@ shutdown adds a few million to each. PYTHONHASHSEED is fixed, so runs repeat.
 import argparse
 import asyncio
 import re
-import tempfile
 from pathlib import Path
 
-from coldstart import compile_bytecode, first_answer, first_health, settings_for
-from procs import BACKEND, BENCH, child, clean_env, free_port, migrate, wait_http
+from coldstart import compile_bytecode, first_answer, first_health, restarted
+from procs import BACKEND, BENCH, child, clean_env, free_port
 from servers import UVICORN_FLAGS
 
 VALGRIND = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
@@ -44,19 +43,10 @@ async def instructions(name: str, cwd: Path, env: dict[str, str], work: Path) ->
 
 
 async def run(backends: dict[str, Path], out: Path) -> dict[str, int]:
-    provider_port = free_port()
-    provider = f"http://127.0.0.1:{provider_port}/v1"
-    fake = ["-m", "devtools.fake_llm", "--port", str(provider_port), "--tokens", "5",
-            "--first-token-delay", "0", "--token-delay", "0"]  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="coldstart-instructions-") as tmp:
-        async with child(fake, log=out / "provider.log") as process:
-            await wait_http(f"{provider}/chat/completions", process)
-            counts = {"bare": await instructions("bare", BENCH, clean_env(), out)}
-            for name, backend in backends.items():
-                database = f"sqlite+aiosqlite:///{Path(tmp) / name}.db"
-                await migrate(database, out / "migrate.log", cwd=backend)
-                env = clean_env(**settings_for(database, provider))
-                counts[name] = await instructions(name, backend, env, out)
+    async with restarted(backends, out) as settings:
+        counts = {"bare": await instructions("bare", BENCH, clean_env(), out)}
+        for name, backend in backends.items():
+            counts[name] = await instructions(name, backend, clean_env(**settings[name]), out)
     return counts
 
 
