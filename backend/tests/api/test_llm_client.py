@@ -2,6 +2,7 @@
 
 import asyncio
 import email.utils
+import gzip
 import itertools
 import json
 import logging
@@ -619,3 +620,39 @@ async def test_read_deadline_leaves_an_outside_cancellation_alone() -> None:
     with pytest.raises(asyncio.CancelledError):
         await reading
     deadline.close()
+
+
+async def test_a_compressed_stream_is_decoded() -> None:
+    """A provider (or a proxy before it) may gzip the stream: the deltas are the same."""
+    events = [
+        {"model": MODEL, "choices": [{"delta": {"content": text}, "finish_reason": None}]}
+        for text in ("Hello", ", ", "world", ".")
+    ]
+    events.append({"model": MODEL, "choices": [{"delta": {}, "finish_reason": "stop"}]})
+    sse = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+    body = gzip.compress(sse.encode())
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+        await reader.readexactly(int(head.split("content-length:")[1].split()[0]))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(respond, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = make_settings(f"http://127.0.0.1:{port}/v1")
+    http = create_http_client(settings)
+    try:
+        outcome = await collect(LLMClient(http, settings))
+    finally:
+        await http.aclose()
+        server.close()
+
+    assert outcome.error is None
+    assert outcome.deltas == ["Hello", ", ", "world", "."]
+    assert outcome.completion == Completion("stop", None, MODEL)
