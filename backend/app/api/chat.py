@@ -21,6 +21,7 @@ from app.chat.service import ConversationService
 from app.chat.turns import ChatSession
 from app.core.errors import AppError, SessionNotFoundError
 from app.core.logger import session_id_var
+from app.live.answer import pause
 from app.resume.profile import greeting, starter_questions
 
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -31,22 +32,51 @@ type TurnEvent = str | DoneData | AppError
 
 
 class QueueSink:
-    """Collects a turn's events for one HTTP request."""
+    """Collects a turn's events for one HTTP request.
 
-    def __init__(self) -> None:
-        self._events: asyncio.Queue[TurnEvent] = asyncio.Queue()
+    `next` gives the chunks that came since it last gave any as one text, then the end.
+    With `pace` (`STREAM_CHUNK_INTERVAL`), after giving a text it first waits up to `pace`
+    seconds for more, as a socket's frames do: one write for the tokens of that time
+    instead of one each. The first chunk and the end never wait.
+    """
+
+    def __init__(self, pace: float = 0.0) -> None:
+        self._pace = pace
+        self._texts: list[str] = []
+        self._end: DoneData | AppError | None = None
+        self._changed = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._gave_text = False
 
     async def chunk(self, text: str) -> None:
-        self._events.put_nowait(text)
+        self._texts.append(text)
+        self._changed.set()
 
     async def done(self, data: DoneData) -> None:
-        self._events.put_nowait(data)
+        self._finish(data)
 
     async def error(self, error: AppError) -> None:
-        self._events.put_nowait(error)
+        self._finish(error)
+
+    def _finish(self, end: DoneData | AppError) -> None:
+        if self._end is None:
+            self._end = end
+            self._changed.set()
+            self._ended.set()
 
     async def next(self) -> TurnEvent:
-        return await self._events.get()
+        if self._gave_text and self._pace:
+            await pause(self._pace, self._ended)
+        while not self._texts and self._end is None:
+            self._changed.clear()
+            await self._changed.wait()
+        self._gave_text = bool(self._texts)
+        if self._texts:
+            text = "".join(self._texts)
+            self._texts.clear()
+            return text
+        assert self._end is not None
+        return self._end
 
 
 @router.post(
@@ -79,11 +109,12 @@ async def ask(
     body: ChatRequest,
     service: ServiceDep,
     client: ClientDep,
+    settings: SettingsDep,
     accept: Annotated[str, Header()] = "",
 ) -> Any:
     chat = await _session(service, body.session_id)
     session_id_var.set(str(chat.id))
-    sink = QueueSink()
+    sink = QueueSink(settings.stream_chunk_interval)
     service.start_turn(chat, body.message, client, sink)
     first = await sink.next()
     if isinstance(first, AppError):

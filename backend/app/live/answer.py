@@ -57,10 +57,15 @@ class LiveAnswer:
                 sent = len(self.frames)
                 yield batch
                 if pace and not self.final:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._finished.wait(), pace)
+                    await pause(pace, self._finished)
                 continue
             if self.final:
                 return
             self._changed.clear()
             await self._changed.wait()
+
+
+async def pause(seconds: float, end: asyncio.Event) -> None:
+    """Wait `seconds`, or less if `end` is set first (a stream's pace: its end never waits)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(end.wait(), seconds)

@@ -47,11 +47,11 @@ async def test_streamed_answer_uses_the_resume(
 async def test_tokens_streamed_within_the_chunk_interval_go_out_as_one_frame(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
-    """The first token goes at once; the rest, streamed within `WS_CHUNK_INTERVAL` of
+    """The first token goes at once; the rest, streamed within `STREAM_CHUNK_INTERVAL` of
     it, wait and go out together when the answer ends, which ends the wait."""
     tokens = [f"w{i} " for i in range(10)]
     fake_llm.script(Reply(tokens=tokens, token_delay=0.01))
-    settings = make_settings(ws_chunk_interval=1.0)
+    settings = make_settings(stream_chunk_interval=1.0)
     async with running_app(settings) as port, chat(port) as client:
         asked = time.perf_counter()
         await client.send({"type": "message", "data": "Tell me about her."})
@@ -71,9 +71,9 @@ async def test_with_no_chunk_interval_each_token_is_a_frame(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
     tokens = [f"w{i} " for i in range(10)]
-    # 20 ms apart: paced by the default 40 ms, they would come in about six frames.
+    # 20 ms apart: paced by the default 50 ms, they would come in about four frames.
     fake_llm.script(Reply(tokens=tokens, token_delay=0.02))
-    async with running_app(make_settings(ws_chunk_interval=0)) as port, chat(port) as client:
+    async with running_app(make_settings(stream_chunk_interval=0)) as port, chat(port) as client:
         answer = await client.ask("Tell me about her.")
 
     # One frame per chunk as it streams (the leak guard may hold a short tail back to the

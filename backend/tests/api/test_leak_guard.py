@@ -71,7 +71,7 @@ async def test_an_honest_answer_streams_unchanged(
     make_settings: SettingsFactory, fake_llm: FakeLLM
 ) -> None:
     fake_llm.responder = answering(bad_answer, chunk=3)
-    settings = make_settings(ws_chunk_interval=0)  # a frame per chunk the guard lets out
+    settings = make_settings(stream_chunk_interval=0)  # a frame per chunk the guard lets out
     async with running_app(settings) as port, chat(port) as client:
         answer = await client.ask("Write a poem about the sea.")
 

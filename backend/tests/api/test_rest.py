@@ -59,8 +59,11 @@ async def test_streamed_answer_as_server_sent_events(
     assert by_flag.headers["content-type"].startswith("text/event-stream")
     assert by_flag.headers["x-accel-buffering"] == "no"
     events = sse_events(by_flag.text)
-    assert [name for name, _ in events] == ["session", "chunk", "chunk", "done"]
-    assert [data["data"] for name, data in events if name == "chunk"] == ["One ", "two."]
+    names = [name for name, _ in events]
+    assert names[0] == "session"
+    assert names[-1] == "done"
+    assert set(names[1:-1]) == {"chunk"}  # one per token, or fewer joined (pacing)
+    assert "".join(data["data"] for name, data in events if name == "chunk") == "One two."
     assert events[-1][1]["data"]["content"] == "One two."
     assert sse_events(by_header.text)[-1][1]["data"]["content"] == "Three."
 

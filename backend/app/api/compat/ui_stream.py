@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from app.api.socket.delivery import coalesce
 from app.chat.protocol import ChunkEvent, DoneData, DoneEvent, ErrorEvent
 from app.core.errors import AppError, InvalidMessageError
 
@@ -145,12 +146,13 @@ class _Encoder:
 
 
 async def ui_parts(frames: AsyncIterator[list[str]]) -> AsyncIterator[str]:
-    """One answer as a UI message stream, from its live frames to `[DONE]`."""
+    """One answer as a UI message stream, from its live frames to `[DONE]`; the chunks of
+    a batch (what streamed in since the last write) are one `text-delta`."""
     encoder = _Encoder()
     yield _part({"type": "start"})
     try:
         async for batch in frames:
-            yield "".join(encoder.frame(raw) for raw in batch)
+            yield "".join(encoder.frame(raw) for raw in coalesce(batch))
     except AppError as error:  # the answer could not be followed to its end
         yield encoder.failed(error.message)
     yield DONE

@@ -116,7 +116,7 @@ async def _converse(
         answering=streaming is not None,
     )
     await sender.send(SessionEvent(data=data).model_dump_json())
-    pace = settings.ws_chunk_interval
+    pace = settings.stream_chunk_interval
     socket = _Socket(websocket, sender, service, hub, opened.session, client, pace)
     if streaming is not None:
         socket.follow(hub.follow(streaming, last_seq, pace=pace))
@@ -142,7 +142,7 @@ class _Socket:
     ) -> None:
         self._websocket, self._sender, self._service, self._hub = websocket, sender, service, hub
         self._chat, self._client = chat, client
-        self._pace = pace  # WS_CHUNK_INTERVAL: see LiveAnswer.follow
+        self._pace = pace  # STREAM_CHUNK_INTERVAL: see LiveAnswer.follow
         self._following: asyncio.Task[None] | None = None
 
     def answering(self) -> bool:
