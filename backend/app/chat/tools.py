@@ -108,22 +108,25 @@ class ToolLoop:
         """The turn's text, then the last round's `Completion` (its own tokens only: the
         earlier rounds' are in `rounds`)."""
         request = list(messages)
-        shown = ""  # the turn's text so far
+        ends_in_text = False  # the turn's text so far ends in something other than a space
         for round_ in range(MAX_TOOL_ROUNDS + 1):
             offer = ToolOffer(
                 self._toolbox.definitions, "none" if round_ == MAX_TOOL_ROUNDS else "auto"
             )
-            text, completion = "", None
+            parts: list[str] = []  # this round's text (joined once: an answer is many tokens)
+            completion = None
             async with contextlib.aclosing(self._chain.stream(request, offer)) as stream:
                 async for item in stream:
                     if isinstance(item, Completion):
                         completion = item
                         continue
-                    if not text and shown and not shown[-1].isspace():
+                    if not parts and ends_in_text:
                         yield "\n\n"  # this round's text follows an earlier round's
-                        shown += "\n\n"
-                    text, shown = text + item, shown + item
+                    parts.append(item)
                     yield item
+            text = "".join(parts)
+            if parts:
+                ends_in_text = bool(text) and not text[-1].isspace()
             assert completion is not None, "a stream always ends with a Completion"
             if not completion.tool_calls or round_ == MAX_TOOL_ROUNDS:
                 if round_ and completion.usage is None:  # estimated with the tool messages
