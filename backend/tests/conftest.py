@@ -137,6 +137,9 @@ def make_settings(database_url: str, fake_llm: FakeLLM, tmp_path: Path) -> Setti
             "llm_max_retries": 2,
             "llm_retry_max_wait": 0.5,
             "shutdown_grace_seconds": 5.0,
+            # Apps start in the test's process: freezing its heap would keep each test's
+            # garbage for good (test_gc_freeze.py checks the setting).
+            "gc_freeze": False,
             # Guards get their own tests; elsewhere they must not get in the way.
             "rate_limit_questions_per_ip": "1000/minute",
             "rate_limit_questions_per_session": "1000/minute",

@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
     prometheus_multiproc_dir: str | None = None
+    # After start-up, leave what it made out of the garbage collector's full passes
+    # (gc.freeze); false where the app shares its process (tests, an embedding app).
+    gc_freeze: bool = True
 
     # Serving and hardening (docs/security.md). `resume-chat serve` listens on HOST:PORT.
     host: str = "127.0.0.1"
