@@ -108,10 +108,7 @@ class MessageStore:
         counters = [SERVICE_KEY, client_counter(client.key)]
         async with core_transaction(self._database) as db:
             conversations, messages = ConversationRepository(db), MessageRepository(db)
-            rows: list[StoredMessage] = []
-            if chat.stored:
-                rows = await messages.list_recent(chat.id, self._history_messages)
-            history = [HistoryMessage(row.role, row.content, self._tokens_of(row)) for row in rows]
+            history = await self._history(chat, messages)
             reserved = reserve(history)
             # Even a new session may be stored already: the contact form can store it first.
             spent = await conversations.count_question(chat.id, now, reserved)
@@ -136,6 +133,15 @@ class MessageStore:
         chat.stored = True
         return StoredQuestion(question_id, now.date(), reserved, history)
 
+    async def _history(
+        self, chat: ChatSession, messages: MessageRepository | PostgresChat
+    ) -> list[HistoryMessage]:
+        """The conversation's latest messages with their token counts (none if it is new)."""
+        if not chat.stored:
+            return []
+        rows = await messages.list_recent(chat.id, self._history_messages)
+        return [HistoryMessage(row.role, row.content, self._tokens_of(row)) for row in rows]
+
     async def _ask_postgres(
         self,
         chat: ChatSession,
@@ -149,10 +155,7 @@ class MessageStore:
         now = utcnow()
         async with driver_connection(self._database) as connection:
             chat_db = PostgresChat(connection)
-            rows: list[StoredMessage] = []
-            if chat.stored:
-                rows = await chat_db.list_recent(chat.id, self._history_messages)
-            history = [HistoryMessage(row.role, row.content, self._tokens_of(row)) for row in rows]
+            history = await self._history(chat, chat_db)
             reserved = reserve(history)
             budgets = self._budgets
             asked = await chat_db.ask(
