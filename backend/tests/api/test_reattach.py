@@ -52,7 +52,7 @@ async def test_reconnecting_with_last_seq_gets_the_rest_with_no_gap_or_repeat(
         async with chat(port) as first:
             seen = await _first_chunks(first, 5)
             session_id = first.session_id
-        last_seq = seen[-1]["seq"]  # at least 5: a frame may join the tokens of 40 ms
+        last_seq = seen[-1]["seq"]  # at least 5: a frame may join the tokens of one chunk interval
         async with chat(port, session_id, last_seq=last_seq) as again:
             rest = await again.collect()
             opened = again.session["data"]
