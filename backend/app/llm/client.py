@@ -39,7 +39,7 @@ from app.llm.sse import (
     require_event_stream,
 )
 from app.llm.tool_calls import ToolCall, ToolOffer, ToolSupport, without_tools
-from app.llm.transport import AiohttpTransport
+from app.llm.transport import AiohttpTransport, raw_body
 
 logger = get_logger(__name__)
 
@@ -311,10 +311,10 @@ class LLMClient:
 def _body(response: httpx.Response) -> AsyncGenerator[bytes]:
     """The body's bytes as they arrive; httpx's decoding layers only for a compressed one.
 
-    Each read of a stream goes through every layer once per token: `aiter_raw` is one
-    generator fewer than `aiter_bytes`, and equal to it for an uncompressed body."""
+    Each read of a stream goes through every layer once per token: the raw body skips
+    two generators, and equals `aiter_bytes` for an uncompressed body."""
     if response.headers.get("content-encoding", "identity") == "identity":
-        return cast(AsyncGenerator[bytes], response.aiter_raw())
+        return raw_body(response)
     return cast(AsyncGenerator[bytes], response.aiter_bytes())
 
 

@@ -13,7 +13,8 @@ httpx error a caller of httpx expects, so `LLMClient` tells timeouts from outage
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
+from typing import cast
 
 import aiohttp
 import httpx
@@ -35,6 +36,9 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
 )
 
 
+_BODY = "aiohttp_body"  # the response's extension holding its `_Body`
+
+
 @contextlib.contextmanager
 def _as_httpx_errors() -> Iterator[None]:
     try:
@@ -50,13 +54,23 @@ class _Body(httpx.AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncGenerator[bytes]:
         with _as_httpx_errors():
             async for data in self._response.content.iter_any():
                 yield data
 
     async def aclose(self) -> None:
         self._response.release()  # back to the pool once read to the end, else closed
+
+
+def raw_body(response: httpx.Response) -> AsyncGenerator[bytes]:
+    """The body's bytes as they arrive, undecoded: from aiohttp itself for a response of
+    this transport (httpx's `aiter_raw` adds a generator and its bookkeeping to every read
+    of a stream, once per token), else through `aiter_raw`."""
+    body = response.extensions.get(_BODY)  # httpx wraps `response.stream` in its own
+    if isinstance(body, _Body):
+        return body.__aiter__()
+    return cast(AsyncGenerator[bytes], response.aiter_raw())
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -119,14 +133,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     sock_read=timeout.get("read"),
                 ),
             )
+        body = _Body(response)
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response),
+            stream=body,
             request=request,
             extensions={
                 "http_version": b"HTTP/1.1",
                 "reason_phrase": (response.reason or "").encode(),
+                _BODY: body,
             },
         )
 

@@ -1,4 +1,5 @@
-"""AiohttpTransport's TLS settings: made on the first https request, never for plain http."""
+"""AiohttpTransport: its TLS settings (made on the first https request, never for plain
+http), and the raw body read from aiohttp itself."""
 
 import asyncio
 import contextlib
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.llm.transport import AiohttpTransport
+from app.llm.transport import AiohttpTransport, raw_body
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
@@ -66,3 +67,26 @@ async def test_https_checks_the_certificate_against_httpxs_trust_store(
     ):
         with pytest.raises(httpx.ConnectError):
             await http.get(f"https://127.0.0.1:{secure}/")
+
+
+async def test_the_raw_body_is_read_from_aiohttp_itself_not_through_httpx() -> None:
+    async with (
+        serving() as port,
+        httpx.AsyncClient(transport=AiohttpTransport(httpx.Limits())) as http,
+        http.stream("GET", f"http://127.0.0.1:{port}/") as response,
+    ):
+        chunks = raw_body(response)
+        assert getattr(chunks, "__qualname__", None) == "_Body.__aiter__"  # not httpx's aiter_raw
+        assert b"".join([chunk async for chunk in chunks]) == b"ok"
+
+    async with (
+        httpx.AsyncClient(
+            transport=httpx.MockTransport(
+                lambda _: httpx.Response(200, stream=httpx.ByteStream(b"ok"))
+            )
+        ) as http,
+        http.stream("GET", "http://test/") as response,
+    ):
+        chunks = raw_body(response)  # another transport's: through httpx
+        assert getattr(chunks, "__qualname__", None) == "Response.aiter_raw"
+        assert b"".join([chunk async for chunk in chunks]) == b"ok"
