@@ -145,6 +145,7 @@ def _build_service(
         metrics=metrics,
         spool=spool,
         store_retry_seconds=settings.answer_store_retry_seconds,
+        chunk_interval=settings.stream_chunk_interval,
     )
 
 

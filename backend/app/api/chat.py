@@ -21,7 +21,6 @@ from app.chat.service import ConversationService
 from app.chat.turns import ChatSession
 from app.core.errors import AppError, SessionNotFoundError
 from app.core.logger import session_id_var
-from app.live.answer import pause
 from app.resume.profile import greeting, starter_questions
 
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -34,19 +33,14 @@ type TurnEvent = str | DoneData | AppError
 class QueueSink:
     """Collects a turn's events for one HTTP request.
 
-    `next` gives the chunks that came since it last gave any as one text, then the end.
-    With `pace` (`STREAM_CHUNK_INTERVAL`), after giving a text it first waits up to `pace`
-    seconds for more, as a socket's frames do: one write for the tokens of that time
-    instead of one each. The first chunk and the end never wait.
+    `next` gives the chunks that came since it last gave any as one text, then the end
+    (the turn writes its chunks paced already: app/llm/pacing.py).
     """
 
-    def __init__(self, pace: float = 0.0) -> None:
-        self._pace = pace
+    def __init__(self) -> None:
         self._texts: list[str] = []
         self._end: DoneData | AppError | None = None
         self._changed = asyncio.Event()
-        self._ended = asyncio.Event()
-        self._gave_text = False
 
     async def chunk(self, text: str) -> None:
         self._texts.append(text)
@@ -62,15 +56,11 @@ class QueueSink:
         if self._end is None:
             self._end = end
             self._changed.set()
-            self._ended.set()
 
     async def next(self) -> TurnEvent:
-        if self._gave_text and self._pace:
-            await pause(self._pace, self._ended)
         while not self._texts and self._end is None:
             self._changed.clear()
             await self._changed.wait()
-        self._gave_text = bool(self._texts)
         if self._texts:
             text = "".join(self._texts)
             self._texts.clear()
@@ -109,12 +99,11 @@ async def ask(
     body: ChatRequest,
     service: ServiceDep,
     client: ClientDep,
-    settings: SettingsDep,
     accept: Annotated[str, Header()] = "",
 ) -> Any:
     chat = await _session(service, body.session_id)
     session_id_var.set(str(chat.id))
-    sink = QueueSink(settings.stream_chunk_interval)
+    sink = QueueSink()
     service.start_turn(chat, body.message, client, sink)
     first = await sink.next()
     if isinstance(first, AppError):

@@ -9,7 +9,8 @@ Text is passed on as it comes except the shortest tail that could still grow int
 the longest end of the answer that occurs in the instructions, or begins the canary (a
 normal answer: a few characters). The model's chunks are passed on whole while the text
 held back stays within `LEAK_RUN_CHARS`, and split only beyond that, so a clean answer
-reaches the visitor in the chunks the model sent.
+reaches the visitor in the chunks the model sent. A turn feeds it what one read of the
+stream took (app/llm/pacing.py): a leak cuts that whole chunk, with any text before it.
 
 Every run of `LEAK_RUN_CHARS` characters holds an aligned block of half that length, so a
 chunk is searched block by block, and only a block found in the instructions is looked at

@@ -42,6 +42,7 @@ from app.db.engine import Database
 from app.limits.limiter import RateLimiter
 from app.llm.chain import ModelChain
 from app.llm.client import Completion, TokenUsage
+from app.llm.pacing import Pace
 from app.llm.tokens import TokenCounter
 from app.resume.context import ResumeContext
 from app.resume.excerpts import Excerpts
@@ -84,8 +85,10 @@ class ConversationService:
         metrics: Metrics,
         spool: AnswerSpool,
         store_retry_seconds: float,
+        chunk_interval: float = 0.0,
     ) -> None:
         self._answers = answers
+        self._chunk_interval = chunk_interval  # STREAM_CHUNK_INTERVAL: see app/llm/pacing.py
         self._counter = counter
         self._limits = limits
         self._limiter = limiter
@@ -281,10 +284,11 @@ class ConversationService:
     ) -> Completion:
         completion: Completion | None = None
         tools = self._answers.tools
+        pace = Pace(self._chunk_interval)
         answers = (
-            tools.stream(messages, chat_id, answer.tool_rounds)
+            tools.stream(messages, chat_id, answer.tool_rounds, pace)
             if tools
-            else self._answers.chain.stream(messages)
+            else self._answers.chain.stream(messages, pace=pace)
         )
         context = self.context
         guarded = guard_answer(answers, context.leak_patterns, context.leak_replacement)
@@ -295,6 +299,7 @@ class ConversationService:
                     continue
                 _record(answer, item)
                 await sink.chunk(item)
+                pace.sent()
         assert completion is not None, "stream_chat always ends with a Completion"
         if completion.finish_reason == LEAK_BLOCKED:
             self._metrics.leak_blocked()

@@ -26,6 +26,7 @@ from app.core.errors import AppError
 from app.core.logger import get_logger
 from app.llm.chain import ModelChain
 from app.llm.client import ChatMessage, Completion, StreamItem, TokenUsage
+from app.llm.pacing import Pace
 from app.llm.tokens import TokenCounter
 from app.llm.tool_calls import ToolCall, ToolOffer
 
@@ -103,7 +104,11 @@ class ToolLoop:
         self._counter = counter
 
     async def stream(
-        self, messages: Sequence[ChatMessage], conversation_id: uuid.UUID, rounds: list[TokenUsage]
+        self,
+        messages: Sequence[ChatMessage],
+        conversation_id: uuid.UUID,
+        rounds: list[TokenUsage],
+        pace: Pace | None = None,
     ) -> AsyncGenerator[StreamItem]:
         """The turn's text, then the last round's `Completion` (its own tokens only: the
         earlier rounds' are in `rounds`)."""
@@ -115,7 +120,7 @@ class ToolLoop:
             )
             parts: list[str] = []  # this round's text (joined once: an answer is many tokens)
             completion = None
-            async with contextlib.aclosing(self._chain.stream(request, offer)) as stream:
+            async with contextlib.aclosing(self._chain.stream(request, offer, pace)) as stream:
                 async for item in stream:
                     if isinstance(item, Completion):
                         completion = item

@@ -115,9 +115,10 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = ["*"]
     ws_idle_timeout: Seconds = 300.0
     ws_send_timeout: Seconds = 10.0  # a client that reads nothing for this long is closed
-    # After sending chunks of an answer (socket frames, SSE events), wait this long so the
-    # tokens that arrive meanwhile go out together: one write instead of one per token
-    # (0: every token at once). The first chunk and the answer's end are never held.
+    # After a chunk of an answer went out, wait this long before reading the model's stream
+    # again, so the tokens that arrive meanwhile go out together on every stream: one chunk
+    # instead of one per token (app/llm/pacing.py; 0: every read at once). The first chunk
+    # and the answer's end are never held.
     stream_chunk_interval: float = Field(0.05, ge=0, le=1)
     max_turns_per_session: int = Field(50, ge=1)
     # Seconds an AI SDK answer (/api/ui/chat) keeps going once nobody follows it, so a

@@ -11,7 +11,6 @@ mirrors each one to a Redis stream so another instance can follow it.
 """
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -24,7 +23,6 @@ class LiveAnswer:
     # HTTP streams following it now; an AI SDK answer nobody follows is stopped.
     watchers: int = 0
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def next_seq(self) -> int:
@@ -42,30 +40,18 @@ class LiveAnswer:
         self.frames.append(frame)
         self.final = True
         self._changed.set()
-        self._finished.set()
 
-    async def follow(self, after: int = 0, *, pace: float = 0.0) -> AsyncIterator[list[str]]:
-        """Batches of frames after the first `after` chunks, live, up to the final frame.
-
-        With `pace`, each batch is followed by a wait of up to `pace` seconds, so the
-        chunks streamed meanwhile come as one batch (for one socket write); the final
-        frame ends the wait at once, and the first batch is never held."""
+    async def follow(self, after: int = 0) -> AsyncIterator[list[str]]:
+        """Batches of frames after the first `after` chunks, live, up to the final frame
+        (the turn writes its chunks paced already: app/llm/pacing.py)."""
         sent = min(after, len(self.frames) - 1 if self.final else len(self.frames))
         while True:
             if sent < len(self.frames):
                 batch = self.frames[sent:]
                 sent = len(self.frames)
                 yield batch
-                if pace and not self.final:
-                    await pause(pace, self._finished)
                 continue
             if self.final:
                 return
             self._changed.clear()
             await self._changed.wait()
-
-
-async def pause(seconds: float, end: asyncio.Event) -> None:
-    """Wait `seconds`, or less if `end` is set first (a stream's pace: its end never waits)."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(end.wait(), seconds)

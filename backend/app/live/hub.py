@@ -48,13 +48,10 @@ class LiveHub:
             return answer
         return await self._relay.find(session_id) if self._relay is not None else None
 
-    def follow(
-        self, streaming: Streaming, after: int = 0, *, pace: float = 0.0
-    ) -> AsyncIterator[list[str]]:
-        """Frames after the first `after` chunks, then live ones, up to the final frame
-        (`pace`: see `LiveAnswer.follow`; an answer on another instance comes unpaced)."""
+    def follow(self, streaming: Streaming, after: int = 0) -> AsyncIterator[list[str]]:
+        """Frames after the first `after` chunks, then live ones, up to the final frame."""
         if isinstance(streaming, LiveAnswer):
-            return streaming.follow(after, pace=pace)
+            return streaming.follow(after)
         assert self._relay is not None, "remote answers are only found through the relay"
         return self._relay.follow(streaming, after)
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
 from app.core.logger import get_logger
 from app.llm.client import ChatMessage, Completion, LLMClient, StreamItem
+from app.llm.pacing import Pace
 from app.llm.tool_calls import ToolOffer
 
 logger = get_logger(__name__)
@@ -31,11 +32,16 @@ class ModelChain:
         return self.models[0]
 
     async def stream(
-        self, messages: Sequence[ChatMessage], tools: ToolOffer | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        tools: ToolOffer | None = None,
+        pace: Pace | None = None,
     ) -> AsyncGenerator[StreamItem]:
         if self._native_routing and len(self.models) > 1:
             async with contextlib.aclosing(
-                self._llm.stream_chat(messages, self.primary, route=self.models, tools=tools)
+                self._llm.stream_chat(
+                    messages, self.primary, route=self.models, tools=tools, pace=pace
+                )
             ) as stream:
                 async for item in stream:
                     yield item
@@ -43,7 +49,7 @@ class ModelChain:
         for index, model in enumerate(self.models):
             started = False
             try:
-                answer = self._llm.stream_chat(messages, model, tools=tools)
+                answer = self._llm.stream_chat(messages, model, tools=tools, pace=pace)
                 async with contextlib.aclosing(answer) as stream:
                     async for item in stream:
                         started = started or isinstance(item, str)

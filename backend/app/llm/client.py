@@ -30,6 +30,7 @@ from app.core.config import Settings
 from app.core.errors import LLMRejectedError, LLMTimeoutError, LLMUnavailableError
 from app.core.logger import get_logger
 from app.llm.caching import PromptCache
+from app.llm.pacing import Pace
 from app.llm.sse import (
     DRAIN_SECONDS,
     EventParser,
@@ -39,7 +40,7 @@ from app.llm.sse import (
     require_event_stream,
 )
 from app.llm.tool_calls import ToolCall, ToolOffer, ToolSupport, without_tools
-from app.llm.transport import AiohttpTransport, raw_body
+from app.llm.transport import AiohttpTransport, on_body_end, raw_body
 
 logger = get_logger(__name__)
 
@@ -161,12 +162,15 @@ class LLMClient:
         model: str | None = None,
         route: Sequence[str] = (),
         tools: ToolOffer | None = None,
+        pace: Pace | None = None,
     ) -> AsyncGenerator[StreamItem]:
         """Stream one answer from `model` (default LLM_MODEL).
 
         `route` lists models for the provider itself to try in order (OpenRouter's
         `models` parameter); the chunks then name the model that answered. `tools` are
         offered unless the model refused them before; a refusal is asked again without.
+        With `pace`, a read waits after a chunk went out (app/llm/pacing.py), and each read
+        gives what it took as one text.
         """
         if not self._settings.llm_configured:
             raise LLMRejectedError(
@@ -182,7 +186,7 @@ class LLMClient:
         except TimeoutError as exc:
             raise LLMTimeoutError() from exc
         try:
-            async for item in self._read_stream(response, first_token_deadline, end):
+            async for item in self._read_stream(response, first_token_deadline, end, pace):
                 yield item
         finally:
             await response.aclose()
@@ -270,25 +274,37 @@ class LLMClient:
         raise UpstreamStatusError(response.status_code, retry_after, _error_detail(body))
 
     async def _read_stream(
-        self, response: httpx.Response, deadline: float, end: float
+        self, response: httpx.Response, deadline: float, end: float, pace: Pace | None
     ) -> AsyncIterator[StreamItem]:
         """Text deltas, then the `Completion`; each wait for bytes is held to `deadline`."""
         loop = asyncio.get_running_loop()
         raw = _body(response)
+        if pace is not None:
+            pace.start()
+            on_body_end(response, pace.end)
         parser, state = EventParser(), StreamState()
         waits = ReadDeadline(deadline)
         finished = ended = False
         try:
             require_event_stream(response)
             while not (finished or ended):
+                if pace is not None:
+                    await pace.wait()
                 data = await waits.read(raw)
                 ended = data is None
-                for event in parser.end() if data is None else parser.feed(data):
-                    if finished := event == b"[DONE]":
-                        break
-                    for text in state.add(event):
-                        waits.move(min(end, loop.time() + self._settings.llm_chunk_timeout))
-                        yield text
+                texts: list[str] = []  # this read's, given as one: layers above pay per item
+                try:
+                    for event in parser.end() if data is None else parser.feed(data):
+                        if finished := event == b"[DONE]":
+                            break
+                        texts += state.add(event)
+                except LLMUnavailableError:  # an error event, or a broken one: the text before it
+                    if texts:
+                        yield "".join(texts)
+                    raise
+                if texts:
+                    waits.move(min(end, loop.time() + self._settings.llm_chunk_timeout))
+                    yield "".join(texts)
             if finished:
                 await drain(raw, min(waits.at, loop.time() + DRAIN_SECONDS))
         except (TimeoutError, httpx.TimeoutException) as exc:

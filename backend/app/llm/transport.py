@@ -59,6 +59,9 @@ class _Body(httpx.AsyncByteStream):
             async for data in self._response.content.iter_any():
                 yield data
 
+    def on_end(self, callback: Callable[[], None]) -> None:
+        self._response.content.on_eof(callback)
+
     async def aclose(self) -> None:
         self._response.release()  # back to the pool once read to the end, else closed
 
@@ -71,6 +74,14 @@ def raw_body(response: httpx.Response) -> AsyncGenerator[bytes]:
     if isinstance(body, _Body):
         return body.__aiter__()
     return cast(AsyncGenerator[bytes], response.aiter_raw())
+
+
+def on_body_end(response: httpx.Response, callback: Callable[[], None]) -> None:
+    """Call `callback` once the body has all arrived (read or not), for a response of this
+    transport; another transport's never calls it."""
+    body = response.extensions.get(_BODY)
+    if isinstance(body, _Body):
+        body.on_end(callback)
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):

@@ -52,8 +52,11 @@ async def test_a_recited_prompt_never_reaches_the_visitor_on_any_route(
     assert socket.final["type"] == "done"
     assert done["finish_reason"] == "leak_blocked"
     assert done["content"] == socket.text
-    assert socket.text.startswith("Sure!")
-    assert socket.text.endswith(f"\n\n{REPLACEMENT}")
+    # What went out before the leak (its batch is cut whole), then the polite sentence.
+    shown = socket.text.removesuffix(f"\n\n{REPLACEMENT}")
+    assert shown != socket.text
+    assert shown
+    assert bad_answer(fake_llm.requests[0].body).startswith(shown)
     assert_no_leak(socket.text, system)
     assert [name for name, _ in events][-1] == "done"
     assert events[-1][1]["data"]["finish_reason"] == "leak_blocked"
@@ -104,7 +107,9 @@ async def test_the_rules_recited_without_the_canary_are_cut_too(
 
     assert process_canary() not in recite_rules(fake_llm.requests[0].body)
     assert socket.final["data"]["finish_reason"] == "leak_blocked"
-    assert socket.text == f"Of course. My rules:\n\n{REPLACEMENT}"
+    shown = socket.text.removesuffix(REPLACEMENT).removesuffix("\n\n")
+    assert shown != socket.text
+    assert recite_rules(fake_llm.requests[0].body).startswith(shown)
     assert_no_leak(socket.text, system)
     assert [(c, r) for c, r in rows if r is not None] == [(socket.text, "leak_blocked")]
     assert "resume_chat_leaks_blocked_total 1.0" in metrics

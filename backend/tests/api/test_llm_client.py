@@ -51,10 +51,14 @@ ClientFactory = Callable[..., LLMClient]
 
 @dataclass
 class Outcome:
-    deltas: list[str] = field(default_factory=list)
+    deltas: list[str] = field(default_factory=list)  # the deltas of one read come as one
     completion: Completion | None = None
     error: AppError | None = None
     elapsed: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.deltas)
 
 
 async def collect(client: LLMClient) -> Outcome:
@@ -153,7 +157,7 @@ async def test_stream_yields_deltas_in_order_then_one_completion(
     outcome = await collect(client)
 
     assert outcome.error is None
-    assert outcome.deltas == ["Hello", ", ", "world", "."]
+    assert outcome.text == "Hello, world."
     assert outcome.completion == completion
 
 
@@ -189,7 +193,7 @@ async def test_keyless_local_provider_gets_no_authorization_header(
 
     outcome = await collect(client)
 
-    assert outcome.deltas == Reply().tokens
+    assert outcome.text == "".join(Reply().tokens)
     [request] = fake_llm.requests
     assert "authorization" not in request.headers
 
@@ -217,7 +221,7 @@ async def test_429_is_retried_after_its_retry_after(fake_llm: FakeLLM, client: L
     outcome = await collect(client)
 
     assert outcome.error is None
-    assert outcome.deltas == Reply().tokens
+    assert outcome.text == "".join(Reply().tokens)
     assert len(fake_llm.requests) == 2
     assert outcome.elapsed >= 0.19
 
@@ -236,7 +240,7 @@ async def test_retryable_status_gives_up_after_max_retries(
 
     assert isinstance(outcome.error, LLMUnavailableError)
     assert says in outcome.error.message
-    assert outcome.deltas == []
+    assert outcome.text == ""
     assert len(fake_llm.requests) == MAX_RETRIES + 1
     assert_key_not_leaked(logs, outcome.error)
 
@@ -292,7 +296,7 @@ async def test_no_first_token_in_time_times_out_and_closes_stream(
     outcome = await collect(make_client(llm_first_token_timeout=0.5))
 
     assert isinstance(outcome.error, LLMTimeoutError)
-    assert outcome.deltas == []
+    assert outcome.text == ""
     assert outcome.elapsed < 1.0
     await fake_llm.wait_idle()
     assert fake_llm.cancelled_streams == 1
@@ -307,7 +311,7 @@ async def test_first_token_may_take_longer_than_the_chunk_timeout(
     outcome = await collect(make_client(llm_first_token_timeout=1.5, llm_chunk_timeout=0.3))
 
     assert outcome.error is None
-    assert outcome.deltas == Reply().tokens
+    assert outcome.text == "".join(Reply().tokens)
 
 
 async def test_gap_between_chunks_times_out_after_first_delta(
@@ -318,7 +322,7 @@ async def test_gap_between_chunks_times_out_after_first_delta(
     outcome = await collect(make_client(llm_chunk_timeout=0.3))
 
     assert isinstance(outcome.error, LLMTimeoutError)
-    assert outcome.deltas == ["Hello"]
+    assert outcome.text == "Hello"
     assert outcome.elapsed < 0.9
     await fake_llm.wait_idle()
     assert fake_llm.cancelled_streams == 1
@@ -333,20 +337,20 @@ async def test_whole_answer_taking_too_long_times_out(
     outcome = await collect(make_client(llm_total_timeout=0.6))
 
     assert isinstance(outcome.error, LLMTimeoutError)
-    assert 0 < len(outcome.deltas) < len(tokens)
-    assert outcome.deltas == tokens[: len(outcome.deltas)]
+    assert 0 < len(outcome.text) < len("".join(tokens))
+    assert "".join(tokens).startswith(outcome.text)
     assert 0.5 < outcome.elapsed < 1.2
     await fake_llm.wait_idle()
     assert fake_llm.cancelled_streams == 1
 
 
 @pytest.mark.parametrize(
-    ("reply", "deltas"),
+    ("reply", "text"),
     [
-        pytest.param(Reply(drop_after=2), ["Hello", ", "], id="connection-dropped"),
-        pytest.param(Reply(error_after=1), ["Hello"], id="error-event"),
-        pytest.param(Reply(error_after=0), [], id="error-event-first"),
-        pytest.param(Reply(malformed_after=1), ["Hello"], id="malformed-event"),
+        pytest.param(Reply(drop_after=2), "Hello, ", id="connection-dropped"),
+        pytest.param(Reply(error_after=1), "Hello", id="error-event"),
+        pytest.param(Reply(error_after=0), "", id="error-event-first"),
+        pytest.param(Reply(malformed_after=1), "Hello", id="malformed-event"),
     ],
 )
 async def test_broken_stream_is_unavailable_and_not_retried(
@@ -354,7 +358,7 @@ async def test_broken_stream_is_unavailable_and_not_retried(
     client: LLMClient,
     logs: pytest.LogCaptureFixture,
     reply: Reply,
-    deltas: list[str],
+    text: str,
 ) -> None:
     # A retry would reach the fake's default, successful reply and repeat the text.
     fake_llm.script(reply)
@@ -362,7 +366,7 @@ async def test_broken_stream_is_unavailable_and_not_retried(
     outcome = await collect(client)
 
     assert isinstance(outcome.error, LLMUnavailableError)
-    assert outcome.deltas == deltas
+    assert outcome.text == text
     assert outcome.completion is None
     assert len(fake_llm.requests) == 1
     assert_key_not_leaked(logs, outcome.error)
@@ -654,5 +658,5 @@ async def test_a_compressed_stream_is_decoded() -> None:
         server.close()
 
     assert outcome.error is None
-    assert outcome.deltas == ["Hello", ", ", "world", "."]
+    assert outcome.text == "Hello, world."
     assert outcome.completion == Completion("stop", None, MODEL)

@@ -24,24 +24,10 @@ async def _first_chunks(client: ChatClient, count: int) -> list[dict[str, Any]]:
     return [await client.receive() for _ in range(count)]
 
 
-def assert_chunks_cover(seqs: list[int], texts: list[str], after: int) -> None:
-    """Chunks after `after` up to the last token, no gap, no repeat: a frame that joins
-    chunks a socket fell behind on carries their texts and the last one's seq."""
-    previous = after
-    for seq, text in zip(seqs, texts, strict=True):
-        assert seq > previous
-        assert text == "".join(TOKENS[previous:seq])
-        previous = seq
-    assert previous == len(TOKENS)
-
-
-def assert_chunks_cover_from_start(frames: list[dict[str, Any]]) -> None:
-    """The first frames of an answer: its tokens from the first, in order, none twice."""
-    previous = 0
-    for frame in frames:
-        assert frame["seq"] > previous
-        assert frame["data"] == "".join(TOKENS[previous : frame["seq"]])
-        previous = frame["seq"]
+def assert_numbered_after(seqs: list[int], after: int) -> None:
+    """Each chunk numbered above the one before it, and above `after` (a frame that joins
+    chunks a socket fell behind on carries the last one's `seq`)."""
+    assert all(earlier < later for earlier, later in zip([after, *seqs], seqs, strict=False))
 
 
 async def test_reconnecting_with_last_seq_gets_the_rest_with_no_gap_or_repeat(
@@ -52,12 +38,12 @@ async def test_reconnecting_with_last_seq_gets_the_rest_with_no_gap_or_repeat(
         async with chat(port) as first:
             seen = await _first_chunks(first, 5)
             session_id = first.session_id
-        last_seq = seen[-1]["seq"]  # at least 5: a frame may join the tokens of one chunk interval
+        last_seq = seen[-1]["seq"]  # at least 5: a frame may join chunks the socket fell behind on
         async with chat(port, session_id, last_seq=last_seq) as again:
             rest = await again.collect()
             opened = again.session["data"]
-    assert_chunks_cover_from_start(seen)
-    assert_chunks_cover(rest.seqs, rest.chunks, after=last_seq)
+    assert_numbered_after([frame["seq"] for frame in seen], after=0)
+    assert_numbered_after(rest.seqs, after=last_seq)
     assert "".join(frame["data"] for frame in seen) + rest.text == "".join(TOKENS)
     assert rest.final["data"]["content"] == "".join(TOKENS)
     assert opened["answering"] is True
@@ -70,13 +56,16 @@ async def test_reconnecting_without_last_seq_replays_the_answer_from_its_start(
     fake_llm.script(Reply(tokens=TOKENS, token_delay=0.03))
     async with running_app(make_settings()) as port:
         async with chat(port) as first:
-            await _first_chunks(first, 3)
+            seen = await _first_chunks(first, 3)
         async with chat(port, first.session_id) as again:
             replay = await again.collect()
         async with chat(port, first.session_id) as later:
             settled = later.session["data"]
-    assert len(replay.seqs) < len(TOKENS)  # the three chunks missed came as one frame
-    assert_chunks_cover(replay.seqs, replay.chunks, after=0)
+    # The chunks streamed so far come as one frame, then the rest live.
+    assert replay.chunks[0].startswith("".join(frame["data"] for frame in seen))
+    assert replay.seqs[0] >= seen[-1]["seq"]
+    assert_numbered_after(replay.seqs, after=0)
+    assert replay.text == replay.final["data"]["content"] == "".join(TOKENS)
     assert settled["answering"] is False
     assert [m["content"] for m in settled["history"]] == [QUESTION["data"], "".join(TOKENS)]
 
@@ -124,7 +113,7 @@ async def test_an_answer_streaming_on_one_instance_is_followed_from_another(
         async with chat(b, first.session_id) as resumed:
             after = await resumed.ask("And her languages?")
     assert opened["answering"] is True
-    assert_chunks_cover([f["seq"] for f in rest], [f["data"] for f in rest], after=last_seq)
+    assert_numbered_after([f["seq"] for f in rest], after=last_seq)
     assert "".join(f["data"] for f in seen + rest) == done["data"]["content"] == "".join(TOKENS)
     assert [f["data"]["code"] for f in busy] == ["busy"]
     assert after.final["type"] == "done"

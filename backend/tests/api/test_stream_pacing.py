@@ -8,11 +8,13 @@ Each stream is read as its clients read it, recording when each piece of text ar
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
 from openai import AsyncOpenAI
 
+from app.chat.prompts import instructions
 from devtools.fake_llm import FakeLLM, Reply
 from tests.conftest import SettingsFactory
 from tests.support.app import running_app
@@ -92,3 +94,23 @@ async def test_with_no_interval_the_tokens_come_as_they_stream(
     # next token: an event of two then).
     assert "".join(text for _, text in arrivals) == "".join(TOKENS)
     assert len(arrivals) >= 8
+
+
+async def test_text_the_leak_guard_holds_back_starts_no_wait(
+    make_settings: SettingsFactory, fake_llm: FakeLLM
+) -> None:
+    """An answer that begins with words of the prompt's rules: the guard holds them until
+    the answer moves on, and only a chunk that went out starts the interval's wait."""
+
+    def opening_with_the_rules(body: dict[str, Any]) -> Reply:
+        rules = instructions(body["messages"][0]["content"])
+        return Reply(tokens=[rules[:20], " zqxj ", *TOKENS], token_delay=0.02)
+
+    fake_llm.responder = opening_with_the_rules
+    async with running_app(make_settings(stream_chunk_interval=1.0)) as port:
+        arrivals, _ = await timed(rest_sse(port))
+
+    (first_at, first), *_ = arrivals
+    assert len(first) == 20  # held back (a recital could begin so) until the next token
+    assert first_at < 0.8  # then at once, not after an interval
+    assert "".join(text for _, text in arrivals)[20:] == " zqxj " + "".join(TOKENS)

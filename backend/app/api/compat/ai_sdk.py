@@ -88,8 +88,7 @@ async def ui_chat(
     assert turn.task is not None
     turn.task.add_done_callback(lambda _task: watchdog.cancel())
     answer.watchers += 1  # this request, until its stream ends
-    pace = settings.stream_chunk_interval
-    return _stream(ui_parts(_watched(answer, answer.follow(pace=pace))))
+    return _stream(ui_parts(_watched(answer, answer.follow())))
 
 
 @router.get(
@@ -102,16 +101,15 @@ async def ui_chat(
         422: ERROR_RESPONSES[422],
     },
 )
-async def ui_chat_stream(chat_id: ChatId, hub: LiveHubDep, settings: SettingsDep) -> Response:
+async def ui_chat_stream(chat_id: ChatId, hub: LiveHubDep) -> Response:
     session_id = session_for(chat_id)
     streaming = await _streaming(hub, session_id)
     if streaming is None:
         return Response(status_code=204)
-    pace = settings.stream_chunk_interval
     if isinstance(streaming, LiveAnswer):
         streaming.watchers += 1
-        return _stream(ui_parts(_watched(streaming, streaming.follow(pace=pace))))
-    return _stream(ui_parts(_held(hub, session_id, hub.follow(streaming, pace=pace))))
+        return _stream(ui_parts(_watched(streaming, streaming.follow())))
+    return _stream(ui_parts(_held(hub, session_id, hub.follow(streaming))))
 
 
 def _stream(parts: AsyncIterator[str]) -> StreamingResponse:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.chat import QueueSink, TurnEvent
 from app.api.compat.ui_stream import SSE_EVENT
-from app.api.deps import ClientDep, ServiceDep, SettingsDep
+from app.api.deps import ClientDep, ServiceDep
 from app.api.errors import ERROR_RESPONSES, documented_error
 from app.chat.protocol import DoneData, Usage
 from app.chat.service import ConversationService
@@ -164,13 +164,12 @@ async def chat_completions(
     response: Response,
     service: ServiceDep,
     client: ClientDep,
-    settings: SettingsDep,
     x_session_id: Annotated[str | None, Header()] = None,
 ) -> Any:
     requested = x_session_id or (body.metadata or {}).get("session_id")
     chat = await _session(service, requested)
     session_id_var.set(str(chat.id))
-    sink = QueueSink(settings.stream_chunk_interval)
+    sink = QueueSink()
     turn = service.start_turn(chat, body.question(), client, sink)
     first = await sink.next()
     if isinstance(first, AppError):

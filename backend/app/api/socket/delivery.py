@@ -10,9 +10,8 @@ amount of memory and never holds up the answer (which is stored either way).
 A socket gets the chunks it has not been sent yet as one `chunk` frame: their texts
 joined, the last one's `seq`. Each frame sent costs a write to the socket, the largest
 single cost of an answer (bench/PERFORMANCE.md); a joined frame costs one for all of
-them. A socket follows its answer paced by `STREAM_CHUNK_INTERVAL` (`LiveAnswer.follow`):
-the tokens that stream in within 50 ms of a send go out together, as chat front ends
-paint them anyway, while the first chunk and the final frame go at once; a socket that
+them. The turn writes its chunks paced by `STREAM_CHUNK_INTERVAL` already (one for the
+tokens of 50 ms: app/llm/pacing.py), so a socket sends each as it comes; a socket that
 falls behind (a busy server, a replay after reconnecting) gets what it missed at once.
 """
 

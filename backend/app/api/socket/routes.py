@@ -116,10 +116,9 @@ async def _converse(
         answering=streaming is not None,
     )
     await sender.send(SessionEvent(data=data).model_dump_json())
-    pace = settings.stream_chunk_interval
-    socket = _Socket(websocket, sender, service, hub, opened.session, client, pace)
+    socket = _Socket(websocket, sender, service, hub, opened.session, client)
     if streaming is not None:
-        socket.follow(hub.follow(streaming, last_seq, pace=pace))
+        socket.follow(hub.follow(streaming, last_seq))
     try:
         await socket.serve(settings)
     finally:
@@ -138,11 +137,9 @@ class _Socket:
         hub: LiveHub,
         chat: ChatSession,
         client: Client,
-        pace: float,
     ) -> None:
         self._websocket, self._sender, self._service, self._hub = websocket, sender, service, hub
         self._chat, self._client = chat, client
-        self._pace = pace  # STREAM_CHUNK_INTERVAL: see LiveAnswer.follow
         self._following: asyncio.Task[None] | None = None
 
     def answering(self) -> bool:
@@ -188,7 +185,7 @@ class _Socket:
         except AppError as error:
             await self._sender.send(error_frame(error))
             return
-        self.follow(answer.follow(pace=self._pace))
+        self.follow(answer.follow())
 
 
 def _up_to(history: list[HistoryItem], question: str) -> list[HistoryItem]:
