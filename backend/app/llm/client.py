@@ -169,8 +169,8 @@ class LLMClient:
         `route` lists models for the provider itself to try in order (OpenRouter's
         `models` parameter); the chunks then name the model that answered. `tools` are
         offered unless the model refused them before; a refusal is asked again without.
-        With `pace`, a read waits after a chunk went out (app/llm/pacing.py), and each read
-        gives what it took as one text.
+        The text deltas of one read of the stream come as one text; with `pace`, a read
+        waits after a chunk went out (app/llm/pacing.py), so it takes all that came meanwhile.
         """
         if not self._settings.llm_configured:
             raise LLMRejectedError(
