@@ -103,12 +103,13 @@ def _tls_context() -> ssl.SSLContext:
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one pooled client the app shares for every stream.
 
-    Reads may wait as long as a whole answer: the first-token and between-chunk limits
-    are enforced by `LLMClient` itself, since keep-alive comments must not reset them.
+    Reads have no limit of their own: `LLMClient` holds every wait to the first-token,
+    between-chunk and whole-answer limits itself (keep-alive comments must not reset them),
+    and a read limit would re-arm a loop timer on every network read, once per token.
     """
     timeout = httpx.Timeout(
         connect=settings.llm_connect_timeout,
-        read=settings.llm_total_timeout,
+        read=None,
         write=settings.llm_connect_timeout,
         pool=settings.llm_connect_timeout,
     )
