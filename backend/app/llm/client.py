@@ -137,8 +137,10 @@ class LLMClient:
     def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
         self._http = http
         self._settings = settings
-        self._url = f"{settings.openrouter_base_url}/chat/completions"
-        self._headers = {
+        # Parsed once: httpx parses a URL given as text, and builds headers given as a
+        # dict, again for every request.
+        self._url = httpx.URL(f"{settings.openrouter_base_url}/chat/completions")
+        headers = {
             "Accept": "text/event-stream",
             "Content-Type": "application/json",
             "HTTP-Referer": settings.app_url,
@@ -151,7 +153,8 @@ class LLMClient:
         self._cache = PromptCache(settings.llm_prompt_cache, openrouter=settings.is_openrouter)
         if settings.openrouter_api_key is not None:
             key = settings.openrouter_api_key.get_secret_value()
-            self._headers["Authorization"] = f"Bearer {key}"
+            headers["Authorization"] = f"Bearer {key}"
+        self._headers = httpx.Headers(headers)
 
     @property
     def model(self) -> str:
