@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
 from app.core.config import Settings
 from app.core.errors import StorageUnavailableError
@@ -140,15 +141,19 @@ async def driver_connection(database: Database) -> AsyncIterator[Any]:
     """A pooled connection's own driver connection (asyncpg's on PostgreSQL), outside
     SQLAlchemy and outside any transaction: each statement commits as it ends. For the
     calls every question makes (`PostgresChat`), where SQLAlchemy's layers cost more CPU
-    than the call itself; failures become `storage_unavailable` as in `transaction()`."""
-    async with _storage_failures(), _engine(database).connect() as connection:
-        pooled = await connection.get_raw_connection()
+    than the call itself; failures become `storage_unavailable` as in `transaction()`.
+    Taken with `raw_connection`, without an `AsyncConnection` around it: half the CPU of
+    a checkout (bench/PERFORMANCE.md)."""
+    async with _storage_failures():
+        pooled = await _engine(database).raw_connection()
         try:
             yield pooled.driver_connection
         except (OSError, TimeoutError, asyncio.CancelledError):
             # It may be half-way through a reply: the pool must not hand it out again.
-            await connection.invalidate()
+            await greenlet_spawn(pooled.invalidate)
             raise
+        finally:
+            await greenlet_spawn(pooled.close)  # back to the pool (or, invalidated, dropped)
 
 
 def on_postgres(database: Database) -> bool:
