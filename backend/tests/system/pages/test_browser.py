@@ -316,6 +316,8 @@ async def test_rate_limit_reads_as_a_sentence_with_a_countdown(
     async with chat_page(page, make_settings, rate_limit_questions_per_session="1/minute"):
         await ask(page, "First question?")
         await expect(answers(page)).to_have_text("The first answer.")
+        # The text shows before `done`; a question asked before it is refused as busy.
+        await expect(page.get_by_role("button", name="Send")).to_be_visible()
         await ask(page, "Second question?")
         countdown = re.compile(r"You can ask again in (\d+) seconds\.")
         await expect(notice(page)).to_have_text(re.compile("question limit.*" + countdown.pattern))
