@@ -85,7 +85,7 @@ class ConversationService:
         metrics: Metrics,
         spool: AnswerSpool,
         store_retry_seconds: float,
-        chunk_interval: float = 0.0,
+        chunk_interval: float,
     ) -> None:
         self._answers = answers
         self._chunk_interval = chunk_interval  # STREAM_CHUNK_INTERVAL: see app/llm/pacing.py

@@ -36,8 +36,8 @@ class Pace:
     def end(self) -> None:
         """The stream's body has ended: a wait ends now."""
         self._ended = True
-        if self._waking is not None and not self._waking.done():
-            self._waking.set_result(None)
+        if self._waking is not None:
+            _wake(self._waking)
 
     async def wait(self) -> None:
         """Before a read: one interval after a chunk went out, unless the body has ended."""

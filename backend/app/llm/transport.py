@@ -70,8 +70,8 @@ def raw_body(response: httpx.Response) -> AsyncGenerator[bytes]:
     """The body's bytes as they arrive, undecoded: from aiohttp itself for a response of
     this transport (httpx's `aiter_raw` adds a generator and its bookkeeping to every read
     of a stream, once per token), else through `aiter_raw`."""
-    body = response.extensions.get(_BODY)  # httpx wraps `response.stream` in its own
-    if isinstance(body, _Body):
+    body = _body_of(response)
+    if body is not None:
         return body.__aiter__()
     return cast(AsyncGenerator[bytes], response.aiter_raw())
 
@@ -79,9 +79,15 @@ def raw_body(response: httpx.Response) -> AsyncGenerator[bytes]:
 def on_body_end(response: httpx.Response, callback: Callable[[], None]) -> None:
     """Call `callback` once the body has all arrived (read or not), for a response of this
     transport; another transport's never calls it."""
-    body = response.extensions.get(_BODY)
-    if isinstance(body, _Body):
+    body = _body_of(response)
+    if body is not None:
         body.on_end(callback)
+
+
+def _body_of(response: httpx.Response) -> _Body | None:
+    """This transport's body of `response` (httpx wraps `response.stream` in its own)."""
+    body = response.extensions.get(_BODY)
+    return body if isinstance(body, _Body) else None
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
