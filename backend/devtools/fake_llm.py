@@ -474,6 +474,15 @@ def main(argv: list[str] | None = None) -> None:
         "invents, obeys injections, writes poems and leaks its prompt (devtools.bots)",
     )
     parser.add_argument("--prompt-cache", action="store_true", help="report cached tokens")
+    parser.add_argument("--ssl-certfile", help="serve https with this certificate (PEM)")
+    parser.add_argument("--ssl-keyfile", help="the certificate's key (PEM)")
+    parser.add_argument(
+        "--keep-alive",
+        type=int,
+        default=5,
+        help="seconds an idle connection stays open (uvicorn's 5 by default; 400 behind "
+        "Cloudflare, as OpenRouter is)",
+    )
     args = parser.parse_args(argv)
     default = Reply(
         tokens=lorem_tokens(args.tokens),
@@ -488,9 +497,17 @@ def main(argv: list[str] | None = None) -> None:
         prompt_cache=args.prompt_cache,
     )
     config = uvicorn.Config(
-        fake.app, host=args.host, port=args.port, log_level="warning", lifespan="off"
+        fake.app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        timeout_keep_alive=args.keep_alive,
     )
-    print(f"Fake LLM serving at http://{args.host}:{args.port}/v1", flush=True)
+    scheme = "https" if args.ssl_certfile else "http"
+    print(f"Fake LLM serving at {scheme}://{args.host}:{args.port}/v1", flush=True)
     uvicorn.Server(config).run()
 
 

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_retry_max_wait: Seconds = 10.0
     llm_max_connections: int = Field(200, ge=1, le=10_000)
+    # How long an idle connection to the provider stays open for the next question: a new
+    # one costs a TCP and a TLS handshake. Below the idle limits of Cloudflare (400 s, in
+    # front of OpenRouter and OpenAI) and of cloud NATs and load balancers (Azure's 240 s).
+    llm_keepalive_seconds: Seconds = 120.0
     llm_fallback_models: Annotated[list[str], NoDecode] = []
     fallback_mode: Literal["excerpts", "error"] = "excerpts"
     # "provider": send the list for the provider to route (OpenRouter's `models`);

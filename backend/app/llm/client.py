@@ -113,8 +113,12 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
         write=settings.llm_connect_timeout,
         pool=settings.llm_connect_timeout,
     )
-    # Every connection is kept alive between answers: aiohttp's pool has no per-request scan.
-    limits = httpx.Limits(max_connections=settings.llm_max_connections)
+    # Every connection is kept alive between answers (aiohttp's pool has no per-request
+    # scan), for `LLM_KEEPALIVE_SECONDS`: httpx's 5 s would end it while a visitor reads.
+    limits = httpx.Limits(
+        max_connections=settings.llm_max_connections,
+        keepalive_expiry=settings.llm_keepalive_seconds,
+    )
     return httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport(limits, _tls_context))
 
 

@@ -1,5 +1,6 @@
 """AiohttpTransport: its TLS settings (made on the first https request, never for plain
-http), and the raw body read from aiohttp itself."""
+http), the raw body read from aiohttp itself, and idle connections kept for
+LLM_KEEPALIVE_SECONDS."""
 
 import asyncio
 import contextlib
@@ -11,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.core.config import Settings
+from app.llm.client import create_http_client
 from app.llm.transport import AiohttpTransport, raw_body
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
@@ -90,3 +93,41 @@ async def test_the_raw_body_is_read_from_aiohttp_itself_not_through_httpx() -> N
         chunks = raw_body(response)  # another transport's: through httpx
         assert getattr(chunks, "__qualname__", None) == "Response.aiter_raw"
         assert b"".join([chunk async for chunk in chunks]) == b"ok"
+
+
+@asynccontextmanager
+async def counting_connections() -> AsyncIterator[tuple[int, list[int]]]:
+    """A loopback server answering `200 ok`; its port, and the client port of every
+    connection it accepted."""
+    accepted: list[int] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer.get_extra_info("peername")[1])
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(RESPONSE)
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1], accepted
+
+
+@pytest.mark.parametrize(("keepalive", "connections"), [(3.0, 1), (0.3, 2)])
+async def test_an_idle_provider_connection_is_kept_for_llm_keepalive_seconds(
+    keepalive: float, connections: int
+) -> None:
+    """The second question, asked after a pause of 1 s, reuses the first one's connection
+    when LLM_KEEPALIVE_SECONDS is longer than the pause, and opens a new one otherwise."""
+    settings = Settings(_env_file=None, llm_keepalive_seconds=keepalive)
+    async with counting_connections() as (port, accepted), create_http_client(settings) as http:
+        for pause in (0.0, 1.0):
+            await asyncio.sleep(pause)
+            assert (await http.post(f"http://127.0.0.1:{port}/v1/chat/completions")).text == "ok"
+    assert len(accepted) == connections
+
+
+def test_provider_connections_outlive_a_visitors_reading_pause_by_default() -> None:
+    """httpx's 5 s would close the connection before most follow-up questions."""
+    assert Settings(_env_file=None).llm_keepalive_seconds == 120.0
