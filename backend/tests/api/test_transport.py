@@ -96,15 +96,18 @@ async def test_the_raw_body_is_read_from_aiohttp_itself_not_through_httpx() -> N
 
 
 @asynccontextmanager
-async def counting_connections() -> AsyncIterator[tuple[int, list[int]]]:
-    """A loopback server answering `200 ok`; its port, and the client port of every
+async def counting_connections(
+    idle_close: float | None = None,
+) -> AsyncIterator[tuple[int, list[int]]]:
+    """A loopback server answering `200 ok`, which closes a connection idle for
+    `idle_close` seconds (as uvicorn does after 5); its port, and the client port of every
     connection it accepted."""
     accepted: list[int] = []
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         accepted.append(writer.get_extra_info("peername")[1])
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while await reader.readuntil(b"\r\n\r\n"):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+            while await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), idle_close):
                 writer.write(RESPONSE)
                 await writer.drain()
         writer.close()
@@ -131,3 +134,17 @@ async def test_an_idle_provider_connection_is_kept_for_llm_keepalive_seconds(
 def test_provider_connections_outlive_a_visitors_reading_pause_by_default() -> None:
     """httpx's 5 s would close the connection before most follow-up questions."""
     assert Settings(_env_file=None).llm_keepalive_seconds == 120.0
+
+
+async def test_a_provider_closing_idle_connections_sooner_costs_the_next_question_nothing() -> None:
+    """A provider whose keep-alive is shorter than LLM_KEEPALIVE_SECONDS (a local server
+    on uvicorn's 5 s) closes the pooled connection: the next request opens a new one."""
+    settings = Settings(_env_file=None, llm_keepalive_seconds=30)
+    async with (
+        counting_connections(idle_close=0.2) as (port, accepted),
+        create_http_client(settings) as http,
+    ):
+        for pause in (0.0, 0.6):
+            await asyncio.sleep(pause)
+            assert (await http.post(f"http://127.0.0.1:{port}/v1/chat/completions")).text == "ok"
+    assert len(accepted) == 2
