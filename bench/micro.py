@@ -10,6 +10,9 @@
       MessageStore.store_question + store_answer (both transactions of a question, with
       the budget checks) on a throwaway database (created on the PostgreSQL server at
       URL and dropped, or a SQLite file): CPU per question.
+  uv run python ../bench/micro.py connect [--database URL] [--connections 20] [--rounds 3]
+      New PostgreSQL connections through the app's engine, with asyncpg's `ssl=prefer`
+      (its default) and `ssl=disable`, alternating: CPU per connection opened.
 
 CPU is this process's user + system time over the measured part only, after a warm-up.
 The machine's other load still shows: compare runs made one after the other.
@@ -164,6 +167,44 @@ async def _measure_db(args: argparse.Namespace, url: str) -> str:
     )
 
 
+async def measure_connect(args: argparse.Namespace) -> str:
+    """New connections through the app's engine (`driver_connection`), each `ssl` mode
+    in turn, `--rounds` times: CPU per connection opened (and its first query)."""
+    from app.db.engine import create_engine, driver_connection, make_database
+
+    async def open_all(url: str) -> float:
+        engine = create_engine(Settings(database_url=url, database_pool_size=args.connections))
+        database = make_database(engine)
+        held = asyncio.Event()
+
+        async def hold() -> None:  # each on its own new connection: all held at once
+            async with driver_connection(database) as connection:
+                await connection.fetchval("SELECT 1")
+                await held.wait()
+
+        try:
+            before = cpu_s()
+            holders = [asyncio.create_task(hold()) for _ in range(args.connections)]
+            while engine.pool.checkedout() < args.connections:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+            spent = cpu_s() - before
+            held.set()
+            await asyncio.gather(*holders)
+        finally:
+            await engine.dispose()
+        return 1000 * spent / args.connections
+
+    lines = [f"connect: {args.connections} new connections at once, ms CPU per connection"]
+    async with throwaway(args.database) as url:
+        for round_ in range(args.rounds):
+            figures = [f"ssl={mode} {await open_all(f'{url}?ssl={mode}'):.2f}" for mode in SSL]
+            lines.append(f"round {round_ + 1}: " + ", ".join(figures))
+    return "\n".join(lines)
+
+
+SSL = ("prefer", "disable")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parts = parser.add_subparsers(dest="part", required=True)
@@ -175,8 +216,12 @@ def main() -> None:
     db.add_argument("--database", default=PG, help="PostgreSQL server URL, or sqlite")
     db.add_argument("--sessions", type=int, default=100)
     db.add_argument("--questions", type=int, default=5)
+    connect = parts.add_parser("connect")
+    connect.add_argument("--database", default=PG, help="PostgreSQL server URL")
+    connect.add_argument("--connections", type=int, default=20)
+    connect.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    measure = measure_llm if args.part == "llm" else measure_db
+    measure = {"llm": measure_llm, "db": measure_db, "connect": measure_connect}[args.part]
     print(asyncio.run(measure(args), loop_factory=uvloop.new_event_loop))
 
 
