@@ -175,18 +175,19 @@ async def measure_connect(args: argparse.Namespace) -> str:
     async def open_all(url: str) -> float:
         engine = create_engine(Settings(database_url=url, database_pool_size=args.connections))
         database = make_database(engine)
+        opened = asyncio.Barrier(args.connections + 1)
         held = asyncio.Event()
 
         async def hold() -> None:  # each on its own new connection: all held at once
             async with driver_connection(database) as connection:
                 await connection.fetchval("SELECT 1")
+                await opened.wait()
                 await held.wait()
 
         try:
             before = cpu_s()
             holders = [asyncio.create_task(hold()) for _ in range(args.connections)]
-            while engine.pool.checkedout() < args.connections:  # type: ignore[attr-defined]
-                await asyncio.sleep(0.01)
+            await opened.wait()
             spent = cpu_s() - before
             held.set()
             await asyncio.gather(*holders)
