@@ -193,7 +193,7 @@ async def measure_connect(args: argparse.Namespace) -> str:
             await asyncio.gather(*holders)
         finally:
             await engine.dispose()
-        return 1000 * spent / args.connections
+        return 1000 * spent / int(args.connections)
 
     lines = [f"connect: {args.connections} new connections at once, ms CPU per connection"]
     async with throwaway(args.database) as url:
