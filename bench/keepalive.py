@@ -30,6 +30,8 @@ from load import Tally, _ask, _open, _question
 from procs import child, clean_env, free_port, migrate, wait_http
 from servers import ORIGIN, app_args, app_settings, provider_args
 
+from tests.support.app import wait_for_port
+
 PROVIDER_KEEPALIVE_S = 400  # Cloudflare's idle limit for HTTP/1.1 client connections
 
 
@@ -56,20 +58,6 @@ def connections_to(port: int) -> set[int]:
         if state == "01" and remote == f"0100007F:{port:04X}":
             peers.add(int(local.split(":")[1], 16))
     return peers
-
-
-async def wait_listening(port: int, process: asyncio.subprocess.Process) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            if process.returncode is not None:
-                raise RuntimeError(f"the provider exited with {process.returncode}")
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            return
 
 
 async def visitor(
@@ -143,7 +131,7 @@ async def main(args: argparse.Namespace) -> None:
         ]  # fmt: skip
         async with child(fake, log=work / "provider.log") as provider:
             base = f"https://127.0.0.1:{port}/v1"
-            await wait_listening(port, provider)
+            await wait_for_port(port, provider, "the stand-in provider")
             runs = []
             for round_ in range(args.rounds):
                 for keepalive in args.keepalive:
