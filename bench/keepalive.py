@@ -166,7 +166,7 @@ def parse_args() -> argparse.Namespace:
     add("--pause", type=float, default=8.0, help="seconds after each answer")
     args = parser.parse_args()
     args.keepalive = [float(value) for value in args.keepalive.split(",")]
-    args.db_pool_size = None
+    args.db_pool_size = args.redis = None
     return args
 
 

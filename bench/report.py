@@ -77,7 +77,8 @@ def _header(results: Results) -> str:
         f"Machine: {machine['nproc']} CPUs ({machine['cpu_model']}), "
         f"{machine['memory_gb']} GB, Linux {machine['kernel']}, Python {machine['python']}.\n"
         f"Load: {config['questions']} question(s) per session back to back; "
-        f"{config['workers']} uvicorn worker(s); {config['database']}; provider "
+        f"{config['workers']} uvicorn worker(s); {config['database']}"
+        f"{' and Redis' if config.get('redis') else ''}; provider "
         f"{provider['first_token_ms']:g} ms to first token, {provider['tokens']} tokens at "
         f"{provider['tokens_per_second']:g} tokens/s."
     )

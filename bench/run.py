@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--tokens-per-second", type=float, default=50.0)
     add("--database", default=PG_ADMIN, help="PostgreSQL server URL, or sqlite")
     add("--db-pool-size", type=int, default=None, help="DATABASE_POOL_SIZE (app default)")
+    add("--redis", default=None, help="REDIS_URL: state shared through Redis, as instances do")
     add("--out", type=Path, default=BENCH / "results", help="results folder")
     add("--phase-timeout", type=float, default=240.0, help="seconds for one load phase")
     add("--max-minutes", type=float, default=30.0, help="the whole run's limit")
@@ -232,6 +233,7 @@ def configuration(args: argparse.Namespace) -> dict[str, Any]:
             "tokens_per_second": args.tokens_per_second,
         },
         "database": "sqlite" if args.sqlite else "postgresql",
+        "redis": bool(args.redis),
         "app_command": shown(app_args(args, 0)).replace("--port 0", "--port <free>"),
         "app_settings_at_top_level": app_settings(args, top, "<throwaway>", "<provider>"),
     }

@@ -1,6 +1,7 @@
 """What a run starts: the stand-in provider's and the app's command lines and settings."""
 
 import argparse
+import uuid
 
 ORIGIN = "http://127.0.0.1:8080"
 UNLIMITED = "1000000/minute"
@@ -18,7 +19,7 @@ UVICORN_FLAGS = (
 def app_settings(args: argparse.Namespace, sessions: int, db: str, provider: str) -> dict[str, str]:
     """Production settings, with every limit raised above what the level can reach."""
     cap = str(max(2 * sessions, 10))
-    return {
+    settings = {
         "OPENROUTER_BASE_URL": provider,
         "OPENROUTER_API_KEY": "bench-not-a-key",
         "DATABASE_URL": db,
@@ -35,9 +36,17 @@ def app_settings(args: argparse.Namespace, sessions: int, db: str, provider: str
         "MAX_TURNS_PER_SESSION": str(max(50, args.questions)),
         "WS_IDLE_TIMEOUT": "3600",
         "ALLOWED_ORIGINS": ORIGIN,
-        "REDIS_URL": "",
         "LOG_LEVEL": "WARNING",
-    } | ({"DATABASE_POOL_SIZE": str(args.db_pool_size)} if args.db_pool_size else {})
+    }
+    pool = {"DATABASE_POOL_SIZE": str(args.db_pool_size)} if args.db_pool_size else {}
+    return settings | pool | _redis(args.redis)
+
+
+def _redis(url: str | None) -> dict[str, str]:
+    """No Redis (one instance's own state), or Redis under a key prefix of this run's own."""
+    if not url:
+        return {"REDIS_URL": ""}
+    return {"REDIS_URL": url, "REDIS_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:12]}"}
 
 
 def provider_args(args: argparse.Namespace, port: int) -> list[str]:
