@@ -4,8 +4,8 @@ per question costs the app.
   uv run python ../bench/keepalive.py [--keepalive 5,120] [--rounds 2] [--sessions 10]
                                       [--questions 4] [--pause 8]
 
-The stand-in provider serves https with a self-signed certificate made here by openssl
-(EC P-256, as Cloudflare, in front of OpenRouter, serves), which the app trusts through
+The stand-in provider serves https with a self-signed certificate (the tests' own: EC
+P-256, as Cloudflare, in front of OpenRouter, serves), which the app trusts through
 SSL_CERT_FILE, and keeps idle connections 400 s, as Cloudflare does. For each
 LLM_KEEPALIVE_SECONDS in turn (`--rounds` times, alternating), a fresh app on a migrated
 SQLite file: `--sessions` visitors each ask `--questions` questions and pause `--pause`
@@ -17,9 +17,7 @@ app opened to the provider (its established ones, read from /proc/net/tcp every 
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -31,22 +29,9 @@ from procs import child, clean_env, free_port, migrate, wait_http
 from servers import ORIGIN, app_args, app_settings, provider_args
 
 from tests.support.app import wait_for_port
+from tests.support.tls import self_signed
 
 PROVIDER_KEEPALIVE_S = 400  # Cloudflare's idle limit for HTTP/1.1 client connections
-
-
-def certificate(into: Path) -> tuple[Path, Path]:
-    cert, key = into / "cert.pem", into / "key.pem"
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise SystemExit("keepalive.py needs openssl (apt-get install -y openssl)")
-    command = [
-        openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert),
-    ]  # fmt: skip
-    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 (our own arguments)
-    return cert, key
 
 
 def connections_to(port: int) -> set[int]:
@@ -121,7 +106,7 @@ async def one_run(
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="keepalive-") as folder:
         work = Path(folder)
-        cert, key = certificate(work)
+        cert, key = self_signed(work)
         port = free_port()
         stand_in = argparse.Namespace(tokens=60, first_token_ms=300.0, tokens_per_second=50.0)
         fake = [

@@ -1,6 +1,5 @@
 import asyncio
 import os
-import subprocess
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +13,7 @@ from app.core.config import Settings
 from devtools.fake_llm import FakeLLM, start_fake_llm
 from tests.support.fault_proxy import FaultProxy
 from tests.support.pg_admin import create_database, drop_database
+from tests.support.tls import self_signed
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 # pytest-xdist names its workers gw0, gw1, ...; empty when the tests run in one process.
@@ -155,14 +155,4 @@ def make_settings(database_url: str, fake_llm: FakeLLM, tmp_path: Path) -> Setti
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, and its key."""
-    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(certificate),
-        ],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return certificate, key
+    return self_signed(tmp_path)

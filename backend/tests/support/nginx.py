@@ -10,7 +10,6 @@ import asyncio
 import os
 import shutil
 import ssl
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.app import BACKEND, free_port, wait_for_port
+from tests.support.tls import self_signed
 
 NGINX = Path("/usr/sbin/nginx")
 SHIPPED = BACKEND.parent / "deploy" / "nginx.conf"
@@ -82,17 +82,6 @@ def site_config(directory: Path, app_port: int, http_port: int, https_port: int)
     return text
 
 
-def _self_signed(directory: Path) -> None:
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
-        ],
-        check=True, capture_output=True,
-    )  # fmt: skip
-
-
 def _unprivileged(directory: Path) -> list[str]:
     """The command prefix that drops root, and a directory `nobody` may use."""
     if os.geteuid() != 0:
@@ -107,7 +96,7 @@ async def nginx_in_front(app_port: int) -> AsyncIterator[Proxy]:
     """Serve deploy/nginx.conf in front of the app on `app_port` until the block ends."""
     directory = Path(tempfile.mkdtemp(prefix="nginx-test-"))
     try:
-        _self_signed(directory)
+        self_signed(directory)
         https_port = free_port()
         site = site_config(directory, app_port, free_port(), https_port)
         (directory / "site.conf").write_text(site)
