@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import procstat
-from load import Tally, _ask, _open, _question
+from load import Tally, ask, open_session, question_for
 from procs import child, clean_env, free_port, migrate, wait_http
 from servers import ORIGIN, app_args, app_settings, provider_args
 
@@ -49,13 +49,13 @@ async def visitor(
     args: argparse.Namespace, url: str, tally: Tally, first_done: asyncio.Barrier
 ) -> None:
     """One session: a first question (not measured), then the rest, each after a pause."""
-    ws = await _open(url, ORIGIN, Tally())
+    ws = await open_session(url, ORIGIN, Tally())
     async with ws:
-        await _ask(ws, _question(0), Tally())
+        await ask(ws, question_for(0), Tally())
         await first_done.wait()
         for index in range(1, args.questions):
             await asyncio.sleep(args.pause)
-            await _ask(ws, _question(index), tally)
+            await ask(ws, question_for(index), tally)
 
 
 async def one_run(

@@ -51,11 +51,11 @@ class Tally:
     wall: float = 0.0
 
 
-def _question(index: int) -> str:
+def question_for(index: int) -> str:
     return QUESTIONS[index % len(QUESTIONS)]
 
 
-async def _open(url: str, origin: str | None, tally: Tally) -> ClientConnection:
+async def open_session(url: str, origin: str | None, tally: Tally) -> ClientConnection:
     """Connect and wait for the `session` frame, recording the time it took."""
     start = time.perf_counter()
     ws = await connect(
@@ -77,7 +77,7 @@ class ProtocolError(Exception):
     """The server sent something other than what the protocol promises here."""
 
 
-async def _ask(ws: ClientConnection, question: str, tally: Tally) -> None:
+async def ask(ws: ClientConnection, question: str, tally: Tally) -> None:
     tally.asked += 1
     start = time.perf_counter()
     await ws.send(json.dumps({"type": "message", "data": question}))
@@ -113,10 +113,10 @@ async def _guarded(tally: Tally, work: Awaitable[None]) -> None:
 
 
 async def _chat_session(url: str, origin: str | None, questions: int, tally: Tally) -> None:
-    ws = await _open(url, origin, tally)
+    ws = await open_session(url, origin, tally)
     async with ws:
         for index in range(questions):
-            await _ask(ws, _question(index), tally)
+            await ask(ws, question_for(index), tally)
 
 
 async def _floor_client(
@@ -124,7 +124,7 @@ async def _floor_client(
 ) -> None:
     for index in range(questions):
         tally.asked += 1
-        payload = body | {"messages": [*body["messages"], _user(_question(index))]}
+        payload = body | {"messages": [*body["messages"], _user(question_for(index))]}
         start = time.perf_counter()
         first: float | None = None
         async with http.stream("POST", url, json=payload) as response:
@@ -212,7 +212,7 @@ async def idle_load(args: argparse.Namespace) -> Tally:
     sockets: list[ClientConnection] = []
 
     async def hold() -> None:
-        sockets.append(await _open(args.url, args.origin, tally))
+        sockets.append(await open_session(args.url, args.origin, tally))
 
     tally.wall = await _gather(tally, [hold() for _ in range(args.sessions)], args.timeout)
     ready = _result(tally, args.sessions) | {"open": len(sockets)}

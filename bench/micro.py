@@ -42,6 +42,7 @@ from app.llm.client import (
 )
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+SSL = ("prefer", "disable")  # asyncpg's default, and no TLS at all (`micro.py connect`)
 ANSWER = ["Alex is a backend engineer "] * 60
 
 
@@ -201,9 +202,6 @@ async def measure_connect(args: argparse.Namespace) -> str:
             figures = [f"ssl={mode} {await open_all(f'{url}?ssl={mode}'):.2f}" for mode in SSL]
             lines.append(f"round {round_ + 1}: " + ", ".join(figures))
     return "\n".join(lines)
-
-
-SSL = ("prefer", "disable")
 
 
 def main() -> None:
