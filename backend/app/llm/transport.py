@@ -91,7 +91,8 @@ def _body_of(response: httpx.Response) -> _Body | None:
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One aiohttp session with a pool of `limits.max_connections`, all kept alive.
+    """One aiohttp session with a pool of `limits.max_connections`, each kept alive for
+    `limits.keepalive_expiry` once idle (`LLM_KEEPALIVE_SECONDS`).
 
     `tls` makes the TLS settings of https requests (httpx's by default); it is called on
     the first one, since loading a CA bundle costs more CPU than all else the transport
