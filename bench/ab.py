@@ -5,14 +5,16 @@
 Exports commit REF of this repository (`git archive`) to a temporary folder and runs
 `run.py` alternately on it and on the working tree (or on `--after REF`, exported too),
 `--rounds` times each, with the same options and the same virtual environment (each
-tree's `app` is imported from its own backend/). Alternating spreads the machine's
-other load over both sides. Prints every
-round's figures side by side and the median of each; each run's results go to
-`--out`/before-<i> and after-<i>.
+tree's `app` is imported from its own backend/). Both sides read CPU and memory with this
+tree's `procstat.py`, so an older commit is not measured by an older reading.
+Alternating spreads the machine's other load over both sides. Prints every round's
+figures side by side and the median of each; each run's results go to `--out`/before-<i>
+and after-<i>.
 """
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,6 +42,7 @@ def export(ref: str, into: Path) -> Path:
     git = ["git", "-C", str(REPO), "archive", ref]
     archive = subprocess.run(git, check=True, capture_output=True).stdout  # noqa: S603
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)  # noqa: S603, S607
+    shutil.copyfile(BENCH / "procstat.py", into / "bench" / "procstat.py")
     return into
 
 

@@ -19,6 +19,7 @@ class Stat:
     name: str
     cpu_s: float
     rss_bytes: int
+    reaped_cpu_s: float = 0.0  # of its children that have exited and been waited for
 
 
 def read_stat(pid: int) -> Stat | None:
@@ -30,7 +31,10 @@ def read_stat(pid: int) -> Stat | None:
     name = raw[raw.index("(") + 1 : raw.rindex(")")]
     fields = raw[raw.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
     utime, stime, rss_pages = int(fields[11]), int(fields[12]), int(fields[21])
-    return Stat(pid, int(fields[1]), name, (utime + stime) / TICKS, rss_pages * PAGE)
+    reaped = int(fields[13]) + int(fields[14])  # cutime, cstime
+    return Stat(
+        pid, int(fields[1]), name, (utime + stime) / TICKS, rss_pages * PAGE, reaped / TICKS
+    )
 
 
 def all_stats() -> Iterator[Stat]:
@@ -60,8 +64,10 @@ def tree_rss(root: int) -> int:
 
 
 def named_cpu_s(name: str) -> float:
-    """CPU of every process called `name` (PostgreSQL's backends are not our children)."""
-    return sum(stat.cpu_s for stat in all_stats() if stat.name == name)
+    """CPU of every process called `name` (PostgreSQL's backends are not our children),
+    and of those that have exited: a backend whose connection closed takes its own CPU
+    out of /proc, and the postmaster, which reaps it, counts it as its children's."""
+    return sum(stat.cpu_s + stat.reaped_cpu_s for stat in all_stats() if stat.name == name)
 
 
 @dataclass
