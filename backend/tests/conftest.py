@@ -16,6 +16,7 @@ from tests.support.pg_admin import create_database, drop_database
 from tests.support.tls import self_signed
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 # pytest-xdist names its workers gw0, gw1, ...; empty when the tests run in one process.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 SYSTEM_TESTS = Path(__file__).parent / "system"
@@ -113,6 +114,15 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("postgres_url")
     await _reset_postgres(url)
     return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (TEST_REDIS_URL); a test that asks for it is skipped without one.
+    Tests sharing it keep apart by key prefixes of their own."""
+    if not TEST_REDIS_URL:
+        pytest.skip("set TEST_REDIS_URL=redis://127.0.0.1:6379/15 to run the Redis tests")
+    return TEST_REDIS_URL
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Rate limits, connection caps, origins and abuse controls, over real sockets."""
 
 import asyncio
-import os
 import uuid
 
 import httpx
@@ -13,18 +12,15 @@ from tests.conftest import SettingsFactory
 from tests.support.app import running_app
 from tests.support.chat_client import chat
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
-
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def limits_storage(request: pytest.FixtureRequest) -> dict[str, object]:
     """Settings for limits kept in memory or, with TEST_REDIS_URL, in Redis."""
     if request.param == "memory":
         return {}
-    if not TEST_REDIS_URL:
-        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
     # A fresh prefix per test keeps tests sharing one Redis apart.
-    return {"redis_url": TEST_REDIS_URL, "redis_key_prefix": f"test-{uuid.uuid4()}"}
+    url = request.getfixturevalue("redis_url")
+    return {"redis_url": url, "redis_key_prefix": f"test-{uuid.uuid4()}"}
 
 
 async def test_questions_per_ip_are_limited_across_sessions(
@@ -229,13 +225,12 @@ async def test_a_session_has_a_maximum_number_of_questions(
     assert len(fake_llm.requests) == 3
 
 
+@pytest.mark.redis
 async def test_two_app_instances_sharing_redis_enforce_one_limit(
-    make_settings: SettingsFactory,
+    make_settings: SettingsFactory, redis_url: str
 ) -> None:
-    if not TEST_REDIS_URL:
-        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
     shared = {
-        "redis_url": TEST_REDIS_URL,
+        "redis_url": redis_url,
         "redis_key_prefix": f"test-{uuid.uuid4()}",
         "rate_limit_questions_per_ip": "3/minute",
     }

@@ -1,6 +1,5 @@
 import asyncio
 import logging
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,9 +12,6 @@ from app.core.config import Settings
 from app.core.errors import RateLimitedError, StartupError, StorageUnavailableError
 from app.limits.limiter import RateLimiter
 from tests.support.fault_proxy import FaultProxy
-
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
-SKIP_REDIS = "set TEST_REDIS_URL=redis://127.0.0.1:6379/15 to run the Redis rate-limit tests"
 
 LimiterFactory = Callable[..., Awaitable[RateLimiter]]
 
@@ -42,13 +38,6 @@ async def delete_keys(url: str, pattern: str) -> None:
 @pytest.fixture
 def prefix() -> str:
     return f"resume-chat-test:{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    if not TEST_REDIS_URL:
-        pytest.skip(SKIP_REDIS)
-    return TEST_REDIS_URL
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -4,7 +4,6 @@ Chunks carry `seq` (1 for an answer's first); reconnecting with `?last_seq=N` re
 after chunk N, on the same instance or, through Redis, on another one.
 """
 
-import os
 import uuid
 from typing import Any
 
@@ -91,11 +90,8 @@ async def test_a_second_socket_on_the_session_follows_and_can_cancel_but_not_ask
 
 @pytest.mark.redis
 async def test_an_answer_streaming_on_one_instance_is_followed_from_another(
-    make_settings: SettingsFactory, fake_llm: FakeLLM
+    make_settings: SettingsFactory, fake_llm: FakeLLM, redis_url: str
 ) -> None:
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
     fake_llm.script(Reply(tokens=TOKENS, token_delay=0.03))
     settings = make_settings(redis_url=redis_url, redis_key_prefix=f"test-{uuid.uuid4()}")
     async with running_app(settings) as a, running_app(settings) as b:

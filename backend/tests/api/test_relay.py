@@ -3,7 +3,6 @@ every answer streaming on the instance, a session's answers in order, and stream
 outlive a long silence of a live answer."""
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,11 +19,8 @@ FLUSH = 0.02
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Any]:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
-    client = open_redis(url, blocking_reads=True, decode_responses=True)
+async def redis(redis_url: str) -> AsyncIterator[Any]:
+    client = open_redis(redis_url, blocking_reads=True, decode_responses=True)
     try:
         yield client
     finally:

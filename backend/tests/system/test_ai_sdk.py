@@ -105,11 +105,8 @@ async def test_a_reloaded_page_reattaches_and_gets_the_whole_answer(
 
 @pytest.mark.redis
 async def test_an_answer_is_reattached_on_another_instance_and_kept_going(
-    make_settings: SettingsFactory, fake_llm: FakeLLM
+    make_settings: SettingsFactory, fake_llm: FakeLLM, redis_url: str
 ) -> None:
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
     fake_llm.script(Reply(tokens=TOKENS, token_delay=0.1))  # 4 s, longer than the grace
     settings = make_settings(
         redis_url=redis_url, redis_key_prefix=f"test-{uuid.uuid4()}", ui_chat_resume_seconds=1.0

@@ -1,7 +1,6 @@
 """PostgreSQL and Redis going away under a running app, through `tests.support.fault_proxy`."""
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,12 +12,10 @@ from websockets.exceptions import InvalidStatus
 
 from app.core.config import Settings
 from devtools.fake_llm import FakeLLM, Reply
-from tests.conftest import reset_postgres_sync
+from tests.conftest import TEST_REDIS_URL, reset_postgres_sync
 from tests.support.app import app_process, free_port, running_app, start_process
 from tests.support.chat_client import chat
 from tests.support.fault_proxy import FaultProxy
-
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 
 def app_settings(fake_llm: FakeLLM, **overrides: object) -> Settings:
@@ -32,10 +29,8 @@ def app_settings(fake_llm: FakeLLM, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def redis_proxy() -> Iterator[FaultProxy]:
-    if not TEST_REDIS_URL:
-        pytest.skip("set TEST_REDIS_URL=redis://127.0.0.1:6379/15 to run Redis tests")
-    with FaultProxy.in_front_of(TEST_REDIS_URL) as proxy:
+def redis_proxy(redis_url: str) -> Iterator[FaultProxy]:
+    with FaultProxy.in_front_of(redis_url) as proxy:
         yield proxy
 
 

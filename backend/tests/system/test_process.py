@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import uuid
@@ -100,11 +99,8 @@ async def test_sigterm_lets_the_answer_finish_then_closes_with_1001(
 
 
 async def test_two_app_processes_sharing_redis_enforce_one_limit(
-    fake_llm: FakeLLM, tmp_path: Path
+    fake_llm: FakeLLM, tmp_path: Path, redis_url: str
 ) -> None:
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
     settings = {
         "openrouter_api_key": "sk-test",
         "openrouter_base_url": fake_llm.base_url,

@@ -5,7 +5,6 @@ a killed instance's slots took to come free (`SLOT_LEASE_SECONDS=3` here).
 """
 
 import asyncio
-import os
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,10 +22,9 @@ LEASE_SECONDS = 3
 FREED_WITHIN = 60.0
 
 
-def _settings(fake_llm: FakeLLM, tmp_path: Path, **overrides: str) -> dict[str, str]:
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        pytest.skip("set TEST_REDIS_URL=redis://... to run Redis tests")
+def _settings(
+    fake_llm: FakeLLM, tmp_path: Path, redis_url: str, **overrides: str
+) -> dict[str, str]:
     return {
         "openrouter_api_key": "sk-test",
         "openrouter_base_url": fake_llm.base_url,
@@ -82,9 +80,11 @@ async def _read_until_closed(client: ChatClient) -> None:
 
 
 async def test_a_killed_instances_slots_free_within_a_lease_while_traffic_continues(
-    fake_llm: FakeLLM, tmp_path: Path
+    fake_llm: FakeLLM, tmp_path: Path, redis_url: str
 ) -> None:
-    settings = _settings(fake_llm, tmp_path, max_connections_per_ip="2", max_concurrent_streams="1")
+    settings = _settings(
+        fake_llm, tmp_path, redis_url, max_connections_per_ip="2", max_concurrent_streams="1"
+    )
     fake_llm.default = Reply(tokens=[f"word{i} " for i in range(2000)], token_delay=0.05)
     loop = asyncio.get_running_loop()
     async with (
@@ -113,9 +113,11 @@ async def test_a_killed_instances_slots_free_within_a_lease_while_traffic_contin
 
 
 async def test_a_live_instance_keeps_its_slots_past_several_leases(
-    fake_llm: FakeLLM, tmp_path: Path
+    fake_llm: FakeLLM, tmp_path: Path, redis_url: str
 ) -> None:
-    settings = _settings(fake_llm, tmp_path, max_connections_per_ip="1", slot_lease_seconds="1")
+    settings = _settings(
+        fake_llm, tmp_path, redis_url, max_connections_per_ip="1", slot_lease_seconds="1"
+    )
     async with uvicorn_process(**settings) as (a, _), uvicorn_process(**settings) as (b, _):
         async with chat(a) as holder:
             refusals = []
