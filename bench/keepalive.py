@@ -59,13 +59,18 @@ async def visitor(
 
 
 async def one_run(
-    args: argparse.Namespace, keepalive: float, provider: str, provider_port: int, work: Path
+    args: argparse.Namespace,
+    keepalive: float,
+    provider: str,
+    provider_port: int,
+    cert: Path,
+    work: Path,
 ) -> dict[str, Any]:
     database = f"sqlite+aiosqlite:///{work / f'keepalive-{keepalive}-{time.monotonic_ns()}.db'}"
     await migrate(database, work / "migrate.log")
     settings = app_settings(args, args.sessions, database, provider)
-    env = clean_env(**settings, llm_keepalive_seconds=str(keepalive))
-    env["SSL_CERT_FILE"] = str(work / "cert.pem")
+    # The app trusts the stand-in's self-signed certificate as its only CA.
+    env = clean_env(**settings, LLM_KEEPALIVE_SECONDS=str(keepalive), SSL_CERT_FILE=str(cert))
     port = free_port()
     command = app_args(argparse.Namespace(workers=1, uvicorn_arg=[]), port)
     async with child(command, log=work / "app.log", env=env) as app:
@@ -121,7 +126,7 @@ async def main(args: argparse.Namespace) -> None:
             for round_ in range(args.rounds):
                 for keepalive in args.keepalive:
                     print(f"round {round_ + 1}: LLM_KEEPALIVE_SECONDS={keepalive:g}", flush=True)
-                    runs.append(await one_run(args, keepalive, base, port, work))
+                    runs.append(await one_run(args, keepalive, base, port, cert, work))
     print(report(args, runs))
 
 
